@@ -8,13 +8,6 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 HPF_FILES = sorted((SHARED_DATA / "hpf").glob("Goldilocks_*.spectra.fits"))
 IGRINS_FILE = SHARED_DATA / "igrins" / "SDCH_20201202_0059.spec_a0v.fits"
 
-needs_shared_hpf = pytest.mark.skipif(
-    not HPF_FILES, reason=f"real HPF spectra not found in {SHARED_DATA / 'hpf'} (../shared absent)"
-)
-needs_shared_igrins = pytest.mark.skipif(
-    not IGRINS_FILE.exists(), reason=f"real IGRINS spectrum not found at {IGRINS_FILE} (../shared absent)"
-)
-
 
 @pytest.fixture
 def hpf_files():

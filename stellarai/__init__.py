@@ -1,0 +1,31 @@
+"""stellarai: machine-learning methods of stellar spectroscopy for the specutils ecosystem.
+
+Spectra enter and leave as specutils objects with astropy units; PyTorch does the work
+underneath. Importing stellarai registers its file readers and writers with specutils'
+I/O registry (``Spectrum.read`` / ``SpectrumList.read`` then know the stellarai formats).
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import errors, io, labels, spectra
+from .io import read_spectrum_list
+from .labels import Label, LabelSpace
+from .spectra import OrderBatch, as_order_batch
+
+try:
+    __version__ = version("stellarai")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "Label",
+    "LabelSpace",
+    "OrderBatch",
+    "__version__",
+    "as_order_batch",
+    "errors",
+    "io",
+    "labels",
+    "read_spectrum_list",
+    "spectra",
+]

@@ -31,4 +31,4 @@ html_theme_options = {
     "use_edit_page_button": False,
 }
 html_title = f"stellarai {release}"
-exclude_patterns = ["_build", "api/*.rst.bak"]
+exclude_patterns = ["_build", "includes/*"]  # includes/ holds pieces pulled in by .. include::

@@ -8,16 +8,18 @@ resampling in torch.
 """
 
 from .airvac import air_to_vacuum, vacuum_to_air
-from .barycentric import barycentric_correction
+from .barycentric import apply_barycentric_correction, barycentric_correction
 from .orders import OrderBatch, OrderRecord, as_order_batch
-from .resample import bin_edges, interpolate_linear, rebin_flux_conserving
+from .resample import Rebinned, bin_edges, interpolate_linear, rebin_flux_conserving
 from .spectral_axis import CANONICAL_WAVELENGTH_UNIT, from_vacuum_angstrom, to_vacuum_angstrom
 
 __all__ = [
     "CANONICAL_WAVELENGTH_UNIT",
     "OrderBatch",
     "OrderRecord",
+    "Rebinned",
     "air_to_vacuum",
+    "apply_barycentric_correction",
     "as_order_batch",
     "barycentric_correction",
     "bin_edges",

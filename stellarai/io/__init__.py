@@ -31,7 +31,10 @@ other specutils format.
 
 from __future__ import annotations
 
-from . import goldilocks, igrins_plp, normalized
+from specutils import SpectrumList
+from specutils.io.registers import data_loader
+
+from . import normalized
 from .goldilocks import HPF_RESOLUTION, identify_hpf_goldilocks, read_hpf_goldilocks
 from .igrins_plp import (
     IGRINS_ORDER_OFFSETS,
@@ -75,11 +78,18 @@ __all__ = [
 ]
 
 
+_INSTRUMENT_READERS = (
+    ("stellarai-hpf-goldilocks", identify_hpf_goldilocks, read_hpf_goldilocks),
+    ("stellarai-igrins-plp", identify_igrins_plp, read_igrins_plp),
+)
+
+
 def register_formats() -> None:
     """(Re-)register stellarai's formats with specutils; safe to call any number of times."""
     normalized.register()
-    goldilocks.register()
-    igrins_plp.register()
+    for label, identifier, reader in _INSTRUMENT_READERS:
+        data_loader(label, identifier=identifier, dtype=SpectrumList, extensions=["fits"],
+                    priority=20, force=True, autogenerate_spectrumlist=False)(reader)
 
 
 register_formats()

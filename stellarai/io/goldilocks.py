@@ -25,7 +25,6 @@ import numpy as np
 from astropy.io import fits
 from astropy.nddata import StdDevUncertainty
 from specutils import Spectrum, SpectrumList
-from specutils.io.registers import data_loader
 
 from ..errors import SpectrumInputError, UnreadableFileError
 from .read import native, open_fits, sniff_fits, source_name
@@ -130,15 +129,3 @@ def read_hpf_goldilocks(file: Any, fiber: str = "Sci", **kwargs: Any) -> Spectru
         )
     return SpectrumList(spectra)
 
-
-def register() -> None:
-    """Register ``stellarai-hpf-goldilocks`` with specutils (idempotent)."""
-    data_loader(
-        "stellarai-hpf-goldilocks",
-        identifier=identify_hpf_goldilocks,
-        dtype=SpectrumList,
-        extensions=["fits"],
-        priority=20,
-        force=True,
-        autogenerate_spectrumlist=False,
-    )(read_hpf_goldilocks)

@@ -41,7 +41,6 @@ from astropy.io import fits
 from astropy.nddata import StdDevUncertainty
 from astropy.utils.exceptions import AstropyUserWarning
 from specutils import Spectrum, SpectrumList
-from specutils.io.registers import data_loader
 
 from ..errors import SpectrumInputError, UnreadableFileError
 from .read import native, open_fits, sniff_fits, source_name, source_path
@@ -240,15 +239,3 @@ def read_igrins_plp(file: Any, variance_file: str | Path | None = None,
         spectra = [spectra[i] for i in order]
     return SpectrumList(spectra)
 
-
-def register() -> None:
-    """Register ``stellarai-igrins-plp`` with specutils (idempotent)."""
-    data_loader(
-        "stellarai-igrins-plp",
-        identifier=identify_igrins_plp,
-        dtype=SpectrumList,
-        extensions=["fits"],
-        priority=20,
-        force=True,
-        autogenerate_spectrumlist=False,
-    )(read_igrins_plp)

@@ -23,7 +23,7 @@ numpydoc_show_class_members = False
 # Offline builds: no inventories are fetched; nitpicky stays off because external
 # references cannot resolve without them.
 intersphinx_mapping = {}
-disable_intersphinx = True
+disable_intersphinx = 1
 nitpicky = False
 
 html_theme_options = {

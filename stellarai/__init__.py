@@ -7,7 +7,8 @@ I/O registry (``Spectrum.read`` / ``SpectrumList.read`` then know the stellarai 
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import errors, io, labels, spectra
+from . import errors, grids, io, labels, spectra
+from .grids import SpectralGrid
 from .io import read_spectrum_list
 from .labels import Label, LabelSpace
 from .spectra import OrderBatch, as_order_batch
@@ -21,9 +22,11 @@ __all__ = [
     "Label",
     "LabelSpace",
     "OrderBatch",
+    "SpectralGrid",
     "__version__",
     "as_order_batch",
     "errors",
+    "grids",
     "io",
     "labels",
     "read_spectrum_list",

@@ -84,6 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--medium", choices=("vacuum", "air"), default="vacuum",
                          help="medium of the file's wavelengths (default: vacuum)")
     inspect.set_defaults(run=_inspect)
+
+    from .grids.cli import add_grid_parser
+
+    add_grid_parser(commands)
     return parser
 
 

@@ -7,7 +7,7 @@ I/O registry (``Spectrum.read`` / ``SpectrumList.read`` then know the stellarai 
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import errors, grids, io, labels, spectra
+from . import emulators, errors, grids, io, labels, ops, spectra
 from .grids import SpectralGrid
 from .io import read_spectrum_list
 from .labels import Label, LabelSpace
@@ -25,10 +25,12 @@ __all__ = [
     "SpectralGrid",
     "__version__",
     "as_order_batch",
+    "emulators",
     "errors",
     "grids",
     "io",
     "labels",
+    "ops",
     "read_spectrum_list",
     "spectra",
 ]

@@ -1,0 +1,479 @@
+r"""One :class:`Trainer` for every emulator backend.
+
+AdamW with a learning-rate schedule (cosine with linear warm-up, or one-cycle), a
+validation pass after each epoch, early stopping with patience (the best weights are kept),
+resumable checkpoints (safetensors for every tensor, JSON for the rest: no pickle), a tqdm
+progress bar and a loss-curve figure. Training is deterministic: batches and random pixel
+subsets of epoch ``e`` come from a generator seeded with ``(seed, e)``, so the same seed
+gives bit-identical weights, and a run resumed from a checkpoint ends where an
+uninterrupted run ends.
+
+Fine-tuning (for example a TransformerPayne pre-trained on one grid, adapted to another)
+is the same trainer with ``parameters=`` restricted to some blocks and its own learning
+rate; see :meth:`TransformerPayne.finetune_parameters
+<stellarai.emulators.TransformerPayne.finetune_parameters>`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .base import SpectralEmulator
+from .errors import EmulatorError, EmulatorFileError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ..grids import SpectralGrid
+
+__all__ = ["Trainer", "TrainingHistory", "learning_rate"]
+
+Schedule = Literal["cosine", "onecycle", "constant"]
+_CHECKPOINT_FORMAT = "stellarai.emulator-checkpoint"
+_CHECKPOINT_VERSION = 1
+
+
+def learning_rate(step: int, total: int, peak: float, schedule: Schedule = "cosine",
+                  warmup: float = 0.05) -> float:
+    r"""Learning rate at optimizer step ``step`` of ``total``.
+
+    ``"cosine"``: linear warm-up over the first ``warmup`` share of the steps, then
+    :math:`\eta = \tfrac12\eta_{\max}(1 + \cos\pi t)` down to 0. ``"onecycle"``: cosine
+    rise from :math:`\eta_{\max}/25` to :math:`\eta_{\max}` over the first 30 % of the
+    steps, then cosine decay to :math:`\eta_{\max}/10^4` (Smith & Topin 2017).
+    ``"constant"``: :math:`\eta_{\max}`.
+
+    Examples
+    --------
+    >>> [round(learning_rate(s, 100, 1e-3), 6) for s in (0, 5, 50, 99)]
+    [0.0, 0.001, 0.000533, 0.0]
+    """
+    if schedule == "constant":
+        return peak
+    if schedule == "cosine":
+        warm = int(round(warmup * total))
+        if step < warm:
+            return peak * step / warm
+        t = (step - warm) / max(total - warm - 1, 1)
+        return 0.5 * peak * (1 + math.cos(math.pi * min(t, 1.0)))
+    if schedule == "onecycle":
+        rise = max(int(0.3 * total), 1)
+        start, end = peak / 25, peak / 1e4
+        if step < rise:
+            t = step / rise
+            return start + (peak - start) * 0.5 * (1 - math.cos(math.pi * t))
+        t = min((step - rise) / max(total - rise - 1, 1), 1.0)
+        return end + (peak - end) * 0.5 * (1 + math.cos(math.pi * t))
+    raise EmulatorError(f"schedule must be 'cosine', 'onecycle' or 'constant', got {schedule!r}")
+
+
+@dataclass
+class TrainingHistory:
+    """Per-epoch record of a training run.
+
+    Attributes
+    ----------
+    train_loss, valid_loss : list of float
+        Mean squared flux error on the training batches (mean over the epoch) and on the
+        validation spectra (all pixels).
+    valid_mae : list of float
+        Mean absolute flux error on the validation spectra.
+    lr : list of float
+        Learning rate at the end of each epoch.
+    seconds : list of float
+        Wall time of each epoch.
+    best_epoch : int
+        Epoch (from 0) with the lowest validation loss; its weights are the ones kept.
+    stopped_early : bool
+        True if early stopping ended the run.
+
+    Notes
+    -----
+    Other trainers can reuse this record by subclassing it and setting
+    :attr:`loss_name` (the y-axis label of :meth:`plot`).
+    """
+
+    loss_name: ClassVar[str] = "mean squared flux error"
+    """What the losses are (the y-axis label of :meth:`plot`)."""
+
+    train_loss: list[float] = field(default_factory=list)
+    valid_loss: list[float] = field(default_factory=list)
+    valid_mae: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+    stopped_early: bool = False
+
+    @property
+    def epochs(self) -> int:
+        """Number of epochs run."""
+        return len(self.train_loss)
+
+    @property
+    def best_valid_loss(self) -> float:
+        """Lowest validation loss (NaN before the first epoch)."""
+        return self.valid_loss[self.best_epoch] if self.best_epoch >= 0 else math.nan
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serializable copy."""
+        return asdict(self)
+
+    def plot(self, ax: Any = None) -> Figure:
+        """Loss curves (training and validation MSE, log scale) as a matplotlib Figure."""
+        from matplotlib.figure import Figure
+
+        if ax is None:
+            fig = Figure(figsize=(6, 3.5))
+            ax = fig.add_subplot()
+        else:
+            fig = ax.figure
+        epochs = np.arange(1, self.epochs + 1)
+        ax.plot(epochs, self.train_loss, label="training")
+        ax.plot(epochs, self.valid_loss, label="validation")
+        if self.best_epoch >= 0:
+            ax.axvline(self.best_epoch + 1, color="0.6", ls=":", label="best")
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(self.loss_name)
+        ax.legend()
+        return fig
+
+
+def _grid_tensors(grid: SpectralGrid, emulator: SpectralEmulator) -> tuple[Tensor, Tensor]:
+    """Scaled labels and flux of a whole grid, in the emulator's dtype."""
+    if grid.label_space.names != emulator.label_space.names:
+        raise EmulatorError(f"the grid's labels {list(grid.label_space.names)} differ from the "
+                            f"emulator's {list(emulator.label_space.names)}")
+    wavelength = emulator.wavelength
+    if wavelength is None or grid.n_pix != len(wavelength) or not np.array_equal(
+            grid.wavelength.value, wavelength.value):
+        raise EmulatorError("the grid's wavelength differs from the emulator's wavelength; "
+                            "build the emulator with wavelength=grid.wavelength")
+    labels = emulator.label_space.scale(grid.label_array)
+    dataset = grid.dataset(scaled=False, dtype=emulator.dtype)
+    flux = torch.stack([item[1] for item in dataset.__getitems__(list(range(len(grid))))]
+                       ) if len(grid) else torch.zeros((0, grid.n_pix), dtype=emulator.dtype)
+    return torch.as_tensor(labels, dtype=emulator.dtype), flux
+
+
+class Trainer:
+    """Train (or fine-tune) any :class:`~stellarai.emulators.SpectralEmulator`.
+
+    Parameters
+    ----------
+    emulator : SpectralEmulator
+        The emulator; its network is trained in place.
+    epochs : int
+        Maximum number of epochs.
+    batch_size : int
+        Spectra per optimizer step.
+    lr : float
+        Peak learning rate of AdamW.
+    weight_decay : float
+        AdamW's decoupled weight decay.
+    schedule : {"cosine", "onecycle", "constant"}
+        Learning-rate schedule over all steps (see :func:`learning_rate`).
+    warmup : float
+        Warm-up share of the steps for ``"cosine"``.
+    patience : int or None
+        Stop after this many epochs without a lower validation loss (None: never).
+    seed : int
+        Seed of the shuffling and of the random pixel subsets.
+    parameters : iterable of torch.nn.Parameter, optional
+        Train only these (fine-tuning); the other weights stay bit-identical. Default: all.
+    checkpoint : str or path-like, optional
+        Stem of the checkpoint files (``.safetensors`` + ``.json``), written after every
+        epoch; ``fit(..., resume=True)`` continues from them.
+    progress : bool
+        Show a tqdm progress bar over epochs.
+    threads : int, optional
+        torch CPU threads while training (restored afterwards); None leaves torch's
+        setting. One thread is often fastest for small networks, and avoids OpenMP
+        threads spin-waiting when the machine is busy.
+
+    Examples
+    --------
+    >>> import astropy.units as u, numpy as np
+    >>> from stellarai.emulators import PayneEmulator
+    >>> from stellarai.grids import SpectralGrid
+    >>> from stellarai.labels import LabelSpace
+    >>> space = LabelSpace.default().subset(["teff"])
+    >>> wl = np.linspace(5000, 5010, 30)
+    >>> teff = np.linspace(4000, 6000, 40)
+    >>> flux = 1 - 0.5 * np.exp(-0.5 * ((wl - 5005) / 1.0) ** 2) * (teff[:, None] / 6000)
+    >>> grid = SpectralGrid(wl * u.AA, flux, {"teff": teff * u.K}, space)
+    >>> emu = PayneEmulator(space, grid.wavelength, hidden=(32,))
+    >>> history = Trainer(emu, epochs=5, batch_size=8, progress=False).fit(grid)
+    >>> history.epochs, history.best_valid_loss < history.valid_loss[0] or history.epochs == 1
+    (5, True)
+    """
+
+    def __init__(self, emulator: SpectralEmulator, *, epochs: int = 200, batch_size: int = 64,
+                 lr: float = 1e-3, weight_decay: float = 0.0, schedule: Schedule = "cosine",
+                 warmup: float = 0.05, patience: int | None = 30, seed: int = 0,
+                 parameters: Iterable[nn.Parameter] | None = None,
+                 checkpoint: str | os.PathLike[str] | None = None,
+                 progress: bool = True, threads: int | None = None) -> None:
+        if not isinstance(emulator, SpectralEmulator):
+            raise EmulatorError(f"emulator must be a SpectralEmulator, got "
+                                f"{type(emulator).__name__}")
+        for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise EmulatorError(f"{name} must be an integer >= {low}, got {value!r}")
+        if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+            raise EmulatorError(f"lr must be a positive number, got {lr!r}")
+        if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int)
+                                     or patience < 1):
+            raise EmulatorError(f"patience must be a positive integer or None, got {patience!r}")
+        learning_rate(0, 10, 1.0, schedule)  # validates the schedule name
+        self.emulator = emulator
+        self.epochs, self.batch_size, self.lr = epochs, batch_size, float(lr)
+        self.weight_decay, self.schedule, self.warmup = float(weight_decay), schedule, warmup
+        self.patience, self.seed, self.progress = patience, int(seed), progress
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                    or threads < 1):
+            raise EmulatorError(f"threads must be a positive integer or None, got {threads!r}")
+        self.threads = threads
+        trainable = list(emulator.module.parameters() if parameters is None else parameters)
+        owned = {id(p) for p in emulator.module.parameters()}
+        if not trainable or any(id(p) not in owned for p in trainable):
+            raise EmulatorError("parameters must be a non-empty selection of the emulator's "
+                                "network parameters")
+        self._trainable = trainable
+        self.optimizer = torch.optim.AdamW(trainable, lr=self.lr, weight_decay=self.weight_decay)
+        self.checkpoint = None if checkpoint is None else Path(os.fspath(checkpoint))
+        self.history = TrainingHistory()
+        self._step = 0
+        self._bad_epochs = 0
+        self._best_state: dict[str, Tensor] | None = None
+
+    # ------------------------------------------------------------------ training
+    def fit(self, train: SpectralGrid, valid: SpectralGrid | None = None, *,
+            valid_fraction: float = 0.1, resume: bool = False,
+            stop_after: int | None = None) -> TrainingHistory:
+        """Train on a grid; validate after each epoch; keep the best weights.
+
+        Parameters
+        ----------
+        train : SpectralGrid
+            Training spectra, on the emulator's wavelength.
+        valid : SpectralGrid, optional
+            Validation spectra. If omitted, ``train`` is split by
+            :meth:`SpectralGrid.split <stellarai.grids.SpectralGrid.split>` with
+            ``(1 - valid_fraction, valid_fraction)`` and this trainer's seed.
+        valid_fraction : float
+            Share of ``train`` used for validation when ``valid`` is not given.
+        resume : bool
+            Continue from this trainer's checkpoint files if they exist.
+        stop_after : int, optional
+            End this call after that many epochs in total (the schedule still spans
+            ``epochs``): a time-boxed session that a later ``fit(..., resume=True)``
+            continues.
+
+        Returns
+        -------
+        TrainingHistory
+            Also kept as :attr:`history`; the emulator's ``provenance["training"]`` records
+            the run.
+        """
+        saved = torch.get_num_threads()
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        try:
+            return self._fit(train, valid, valid_fraction, resume, stop_after)
+        finally:
+            torch.set_num_threads(saved)
+
+    def _fit(self, train: SpectralGrid, valid: SpectralGrid | None, valid_fraction: float,
+             resume: bool, stop_after: int | None) -> TrainingHistory:
+        from ..grids import SpectralGrid
+
+        for name, value in (("train", train), ("valid", valid)):
+            if value is not None and not isinstance(value, SpectralGrid):
+                raise EmulatorError(f"{name} must be a stellarai.grids.SpectralGrid, got "
+                                    f"{type(value).__name__}")
+        if valid is None:
+            if not 0 < valid_fraction < 1:
+                raise EmulatorError(f"valid_fraction must be in (0, 1), got {valid_fraction!r}")
+            train, valid = train.split((1 - valid_fraction, valid_fraction), seed=self.seed)
+        z_train, f_train = _grid_tensors(train, self.emulator)
+        z_valid, f_valid = _grid_tensors(valid, self.emulator)
+        if len(z_train) == 0 or len(z_valid) == 0:
+            raise EmulatorError(f"need at least one training and one validation spectrum, got "
+                                f"{len(z_train)} and {len(z_valid)}")
+        steps_per_epoch = math.ceil(len(z_train) / self.batch_size)
+        total = self.epochs * steps_per_epoch
+        if resume and self.checkpoint is not None and self._checkpoint_paths()[1].exists():
+            self._load_checkpoint()
+        start = self.history.epochs
+        end = self.epochs if stop_after is None else min(self.epochs, int(stop_after))
+        bar = tqdm(range(start, end), initial=start, total=self.epochs,
+                   disable=not self.progress, desc=f"training {type(self.emulator).__name__}",
+                   unit="epoch")
+        module = self.emulator.module
+        for epoch in bar:
+            if self.history.stopped_early:
+                break
+            tic = time.perf_counter()
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            order = torch.randperm(len(z_train), generator=generator)
+            module.train()
+            total_loss = 0.0
+            for rows in torch.split(order, self.batch_size):
+                lr = learning_rate(self._step, total, self.lr, self.schedule, self.warmup)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                prediction, target = self.emulator.train_batch(z_train[rows], f_train[rows],
+                                                               generator)
+                loss = torch.mean((prediction - target) ** 2)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                self._step += 1
+                total_loss += float(loss.detach()) * len(rows)
+            valid_mse, valid_mae = self._validate(z_valid, f_valid)
+            self._record(total_loss / len(z_train), valid_mse, valid_mae, lr,
+                         time.perf_counter() - tic)
+            bar.set_postfix(train=f"{self.history.train_loss[-1]:.2e}",
+                            valid=f"{valid_mse:.2e}")
+            if self.checkpoint is not None:
+                self._save_checkpoint()
+        bar.close()
+        if self._best_state is not None and (end == self.epochs or self.history.stopped_early):
+            module.load_state_dict(self._best_state)
+        module.eval()
+        self._provenance(train, valid)
+        return self.history
+
+    def _validate(self, z: Tensor, flux: Tensor) -> tuple[float, float]:
+        module = self.emulator.module
+        module.eval()
+        with torch.no_grad():
+            prediction = self.emulator._evaluate(z, None)
+        error = prediction - flux
+        return float(torch.mean(error**2)), float(torch.mean(error.abs()))
+
+    def _record(self, train_loss: float, valid_mse: float, valid_mae: float, lr: float,
+                seconds: float) -> None:
+        history = self.history
+        history.train_loss.append(train_loss)
+        history.valid_loss.append(valid_mse)
+        history.valid_mae.append(valid_mae)
+        history.lr.append(lr)
+        history.seconds.append(seconds)
+        if history.best_epoch < 0 or valid_mse < history.best_valid_loss:
+            history.best_epoch = history.epochs - 1
+            self._bad_epochs = 0
+            self._best_state = {k: v.detach().clone()
+                                for k, v in self.emulator.module.state_dict().items()}
+        else:
+            self._bad_epochs += 1
+            if self.patience is not None and self._bad_epochs >= self.patience:
+                history.stopped_early = True
+
+    def _provenance(self, train: SpectralGrid, valid: SpectralGrid) -> None:
+        from .. import __version__
+
+        grid_info = {key: train.provenance.get(key) for key in ("generator", "seed", "created")
+                     if key in train.provenance}
+        self.emulator.provenance["training"] = {
+            "trainer": "stellarai.emulators.Trainer",
+            "stellarai_version": __version__,
+            "torch_version": torch.__version__,
+            "settings": self.settings(),
+            "n_train": len(train),
+            "n_valid": len(valid),
+            "grid": grid_info,
+            "epochs_run": self.history.epochs,
+            "best_epoch": self.history.best_epoch,
+            "stopped_early": self.history.stopped_early,
+            "valid_mse": self.history.best_valid_loss,
+            "valid_mae": (self.history.valid_mae[self.history.best_epoch]
+                          if self.history.best_epoch >= 0 else None),
+            "seconds": float(sum(self.history.seconds)),
+        }
+
+    def settings(self) -> dict[str, Any]:
+        """The trainer's settings as a JSON-serializable dict."""
+        return {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
+                "weight_decay": self.weight_decay, "schedule": self.schedule,
+                "warmup": self.warmup, "patience": self.patience, "seed": self.seed,
+                "n_trainable": sum(p.numel() for p in self._trainable)}
+
+    def plot_history(self, ax: Any = None) -> Figure:
+        """Loss curves as a matplotlib Figure (see :meth:`TrainingHistory.plot`)."""
+        return self.history.plot(ax)
+
+    # ------------------------------------------------------------------ checkpoints
+    def _checkpoint_paths(self) -> tuple[Path, Path]:
+        if self.checkpoint is None:
+            raise EmulatorError("this trainer has no checkpoint path (pass checkpoint=)")
+        stem = self.checkpoint.with_suffix("") if self.checkpoint.suffix in (
+            ".json", ".safetensors") else self.checkpoint
+        return (stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json"))
+
+    def _save_checkpoint(self) -> None:
+        weights, sidecar = self._checkpoint_paths()
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        tensors = {f"model.{k}": v.detach().clone().contiguous()
+                   for k, v in self.emulator.module.state_dict().items()}
+        if self._best_state is not None:
+            tensors.update({f"best.{k}": v.contiguous() for k, v in self._best_state.items()})
+        state = self.optimizer.state_dict()
+        for index, entry in state["state"].items():
+            for key, value in entry.items():
+                tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value).clone().contiguous()
+        groups = [{k: v for k, v in group.items()} for group in state["param_groups"]]
+        save_file(tensors, str(weights))
+        record = {"format": _CHECKPOINT_FORMAT, "format_version": _CHECKPOINT_VERSION,
+                  "settings": self.settings(), "step": self._step,
+                  "bad_epochs": self._bad_epochs, "history": self.history.to_dict(),
+                  "param_groups": groups}
+        sidecar.write_text(json.dumps(record, indent=1), encoding="utf-8")
+
+    def _load_checkpoint(self) -> None:
+        weights, sidecar = self._checkpoint_paths()
+        try:
+            record = json.loads(sidecar.read_text(encoding="utf-8"))
+            tensors = load_file(str(weights))
+        except (OSError, json.JSONDecodeError, SafetensorError) as exc:
+            raise EmulatorFileError(f"cannot read checkpoint {str(sidecar)!r}: {exc}") from exc
+        if record.get("format") != _CHECKPOINT_FORMAT or \
+                record.get("format_version") != _CHECKPOINT_VERSION:
+            raise EmulatorFileError(f"{str(sidecar)!r} is not a version-{_CHECKPOINT_VERSION} "
+                                    "stellarai training checkpoint")
+        mine = {k: v for k, v in self.settings().items() if k != "epochs"}
+        theirs = {k: v for k, v in record["settings"].items() if k != "epochs"}
+        if mine != theirs:
+            raise EmulatorError(f"checkpoint {str(sidecar)!r} was written with settings {theirs}"
+                                f", which differ from this trainer's {mine}")
+        self.emulator.module.load_state_dict(_prefixed(tensors, "model."))
+        best = _prefixed(tensors, "best.")
+        self._best_state = best or None
+        optimizer_state: dict[int, dict[str, Tensor]] = {}
+        for key, value in _prefixed(tensors, "optimizer.").items():
+            index, name = key.split(".", 1)
+            optimizer_state.setdefault(int(index), {})[name] = value
+        self.optimizer.load_state_dict({"state": optimizer_state,
+                                        "param_groups": record["param_groups"]})
+        self._step = int(record["step"])
+        self._bad_epochs = int(record["bad_epochs"])
+        self.history = TrainingHistory(**record["history"])
+
+
+def _prefixed(tensors: Mapping[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}

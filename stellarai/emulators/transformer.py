@@ -1,0 +1,331 @@
+r"""TransformerPayne: flux as a function of labels and wavelength.
+
+Labels become tokens, one per label: :math:`t_i = e_i\,z_i + o_i`, a learned embedding
+:math:`e_i` times the scaled label :math:`z_i` plus a learned label identity :math:`o_i`
+(without it a label at the centre of its range, :math:`z_i = 0`, would give a zero
+token). The wavelength becomes a multi-scale sinusoidal encoding of :math:`\ln\lambda`
+(:class:`~stellarai.emulators.SinusoidalEncoding`), projected to the model width: the
+query. A stack of blocks follows; in each, the query cross-attends to the label tokens
+(pre-LayerNorm, multi-head) and passes through an MLP, both residual. A LayerNorm and a
+linear head give the normalized flux (the head's bias starts at 1, the continuum).
+
+The tokens do not depend on wavelength, so each block's keys and values are computed once
+per spectrum (:meth:`TransformerPayneNet.context`) and reused for every pixel: the cost
+of a spectrum is one small context plus a per-pixel MLP-sized computation.
+
+References
+----------
+Różański, T., Ting, Y.-S., & Jabłońska, M. 2024, arXiv:2407.05751 (TransformerPayne).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import astropy.units as u
+import torch
+from torch import Tensor, nn
+
+from ..labels import LabelSpace
+from .base import DEFAULT_MAX_ELEMENTS, SpectralEmulator, _as_wavelength
+from .encoding import SinusoidalEncoding
+from .errors import EmulatorError
+from .payne import seeded
+
+__all__ = ["CrossAttentionBlock", "TransformerPayne", "TransformerPayneNet"]
+
+Context = list[tuple[Tensor, Tensor]]
+
+
+class CrossAttentionBlock(nn.Module):
+    """Pre-norm block: query cross-attends to label tokens, then an MLP; both residual.
+
+    Parameters
+    ----------
+    d_model, n_heads, mlp_hidden : int
+        Width, attention heads (dividing ``d_model``) and MLP hidden width.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, mlp_hidden: int) -> None:
+        super().__init__()
+        if d_model % n_heads:
+            raise EmulatorError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
+        self.n_heads = n_heads
+        self.norm_query = nn.LayerNorm(d_model)
+        self.norm_tokens = nn.LayerNorm(d_model)
+        self.query = nn.Linear(d_model, d_model)
+        self.key_value = nn.Linear(d_model, 2 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.norm_mlp = nn.LayerNorm(d_model)
+        self.mlp = nn.Sequential(nn.Linear(d_model, mlp_hidden), nn.GELU(),
+                                 nn.Linear(mlp_hidden, d_model))
+
+    def context(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
+        """Keys and values ``(b, heads, n_labels, d_head)`` of the label tokens."""
+        b, n, d = tokens.shape
+        kv = self.key_value(self.norm_tokens(tokens))
+        kv = kv.view(b, n, 2, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
+        return kv[0], kv[1]
+
+    def forward(self, x: Tensor, key: Tensor, value: Tensor) -> Tensor:
+        """Update the queries ``x`` ``(b, p, d)`` given this block's keys and values."""
+        b, p, d = x.shape
+        q = self.query(self.norm_query(x)).view(b, p, self.n_heads, d // self.n_heads)
+        q = q.transpose(1, 2)
+        weights = torch.softmax(q @ key.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)
+        attended = (weights @ value).transpose(1, 2).reshape(b, p, d)
+        x = x + self.out(attended)
+        return x + self.mlp(self.norm_mlp(x))
+
+
+class TransformerPayneNet(nn.Module):
+    """The TransformerPayne network: ``forward(z, wavelength)`` → flux.
+
+    Parameters
+    ----------
+    n_labels : int
+        Number of labels.
+    encoding : SinusoidalEncoding
+        The wavelength encoding.
+    d_model, n_blocks, n_heads, mlp_hidden : int
+        Width, depth, attention heads and MLP width.
+    """
+
+    def __init__(self, n_labels: int, encoding: SinusoidalEncoding, *, d_model: int = 128,
+                 n_blocks: int = 4, n_heads: int = 4, mlp_hidden: int = 256) -> None:
+        super().__init__()
+        self.label_embedding = nn.Parameter(torch.randn(n_labels, d_model))
+        self.label_identity = nn.Parameter(0.1 * torch.randn(n_labels, d_model))
+        self.encoding = encoding
+        self.query_in = nn.Linear(encoding.n_features, d_model)
+        self.blocks = nn.ModuleList(CrossAttentionBlock(d_model, n_heads, mlp_hidden)
+                                    for _ in range(n_blocks))
+        self.norm_out = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, 1)
+        with torch.no_grad():
+            self.head.bias.fill_(1.0)
+
+    def tokens(self, z: Tensor) -> Tensor:
+        """Label tokens ``(b, n_labels, d)`` from scaled labels ``(b, n_labels)``."""
+        return z[..., None] * self.label_embedding + self.label_identity
+
+    def context(self, z: Tensor) -> Context:
+        """Every block's keys and values for scaled labels ``z`` (once per spectrum)."""
+        tokens = self.tokens(z)
+        return [block.context(tokens) for block in self.blocks]
+
+    def forward(self, z: Tensor, wavelength: Tensor, context: Context | None = None) -> Tensor:
+        """Flux ``(b, p)`` at ``wavelength`` (Angstrom, ``(p,)`` or ``(b, p)``, float64)."""
+        if context is None:
+            context = self.context(z)
+        x = self.query_in(self.encoding(wavelength).to(self.query_in.weight.dtype))
+        if x.ndim == 2:
+            x = x.expand(z.shape[0], -1, -1)
+        for block, (key, value) in zip(self.blocks, context, strict=True):
+            x = block(x, key, value)
+        return self.head(self.norm_out(x))[..., 0]
+
+
+class TransformerPayne(SpectralEmulator):
+    r"""TransformerPayne (Różański et al. 2024): flux at any wavelength from labels.
+
+    Parameters
+    ----------
+    label_space : LabelSpace
+        The labels.
+    wavelength : Quantity or array
+        Default evaluation grid, normally the training grid (vacuum; numbers are Angstrom).
+        The emulator is evaluable at any wavelength within ``wavelength_range``.
+    wavelength_range : (float, float), optional
+        Range (Angstrom) over which the emulator may be evaluated (default: the span of
+        ``wavelength``); wavelengths outside raise.
+    d_model, n_blocks, n_heads, mlp_hidden : int
+        Width, number of blocks, attention heads, MLP width.
+    n_frequencies : int
+        Periods in the sinusoidal wavelength encoding.
+    min_period, max_period : float, optional
+        Shortest and longest encoding period in :math:`\ln\lambda`; defaults: four median
+        pixel steps of ``wavelength`` (a period its samples resolve well; shorter ones
+        alias between pixels) and
+        twice the span of :math:`\ln\lambda`.
+    train_pixels : int
+        Random pixels per spectrum in each training batch.
+    seed : int
+        Seed of the weight initialization.
+    flux_unit, provenance, max_elements
+        See :class:`~stellarai.emulators.SpectralEmulator`.
+
+    Notes
+    -----
+    Training (:class:`~stellarai.emulators.Trainer`) draws ``train_pixels`` random pixels
+    of each spectrum per batch. Evaluation computes the keys and values of the label
+    tokens once per spectrum and runs the pixels in chunks, so chunked and unchunked
+    evaluations agree to round-off.
+
+    Examples
+    --------
+    >>> import astropy.units as u, numpy as np
+    >>> from stellarai.labels import LabelSpace
+    >>> space = LabelSpace.default().subset(["teff", "logg"])
+    >>> emu = TransformerPayne(space, np.linspace(5000, 5010, 50) * u.AA, d_model=16,
+    ...                        n_blocks=1, n_heads=2, mlp_hidden=16, n_frequencies=8)
+    >>> emu.spectrum(teff=5 * u.kK, logg=4.4, wavelength=[5000.5, 5001.5] * u.AA).flux.shape
+    (2,)
+    """
+
+    backend = "transformer_payne"
+    fixed_wavelength = False
+
+    def __init__(self, label_space: LabelSpace, wavelength: Any, *,
+                 wavelength_range: Sequence[float] | None = None, d_model: int = 128,
+                 n_blocks: int = 4, n_heads: int = 4, mlp_hidden: int = 256,
+                 n_frequencies: int = 32, min_period: float | None = None,
+                 max_period: float | None = None, train_pixels: int = 256, seed: int = 0,
+                 flux_unit: Any = u.dimensionless_unscaled,
+                 provenance: Mapping[str, Any] | None = None,
+                 max_elements: int = DEFAULT_MAX_ELEMENTS) -> None:
+        grid = _as_wavelength(wavelength)
+        if grid.numel() < 2:
+            raise EmulatorError("TransformerPayne needs a wavelength grid of at least 2 pixels")
+        low, high = (float(grid[0]), float(grid[-1])) if wavelength_range is None else (
+            float(wavelength_range[0]), float(wavelength_range[1]))
+        if not 0 < low < high:
+            raise EmulatorError(f"wavelength_range must be (low, high) with 0 < low < high, got "
+                                f"{wavelength_range!r}")
+        log_grid = torch.log(grid)
+        if min_period is None:
+            min_period = 4 * float(torch.median(torch.diff(log_grid)))
+        if max_period is None:
+            max_period = 2 * math.log(high / low)
+        self._settings = {"d_model": int(d_model), "n_blocks": int(n_blocks),
+                          "n_heads": int(n_heads), "mlp_hidden": int(mlp_hidden),
+                          "n_frequencies": int(n_frequencies), "min_period": float(min_period),
+                          "max_period": float(max_period),
+                          "reference": 0.5 * (math.log(low) + math.log(high)),
+                          "wavelength_range": [low, high], "train_pixels": int(train_pixels),
+                          "seed": int(seed)}
+        if train_pixels < 1:
+            raise EmulatorError(f"train_pixels must be a positive integer, got {train_pixels!r}")
+        encoding = SinusoidalEncoding(int(n_frequencies), float(min_period), float(max_period),
+                                      reference=self._settings["reference"])
+        with seeded(int(seed)):
+            module = TransformerPayneNet(len(label_space), encoding, d_model=int(d_model),
+                                         n_blocks=int(n_blocks), n_heads=int(n_heads),
+                                         mlp_hidden=int(mlp_hidden))
+        super().__init__(label_space, module, wavelength=grid, flux_unit=flux_unit,
+                         provenance=provenance, max_elements=max_elements)
+
+    @property
+    def wavelength_range(self) -> u.Quantity:
+        """The range (vacuum Angstrom) within which the emulator may be evaluated."""
+        return u.Quantity(self._settings["wavelength_range"], u.AA)
+
+    @property
+    def train_pixels(self) -> int:
+        """Random pixels per spectrum in each training batch."""
+        return self._settings["train_pixels"]
+
+    @train_pixels.setter
+    def train_pixels(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise EmulatorError(f"train_pixels must be a positive integer, got {value!r}")
+        self._settings["train_pixels"] = value
+
+    def _evaluate(self, z: Tensor, wavelength: Tensor | None) -> Tensor:
+        wl = self._wavelength if wavelength is None else wavelength
+        low, high = self._settings["wavelength_range"]
+        if float(wl.min()) < low or float(wl.max()) > high:
+            raise EmulatorError(
+                f"wavelength {float(wl.min()):.6g}-{float(wl.max()):.6g} Angstrom lies outside "
+                f"the range this TransformerPayne was built for, {low:.6g}-{high:.6g} Angstrom"
+            )
+        width = max(self._settings["d_model"], self._settings["mlp_hidden"])
+        n_pix = wl.numel()
+        rows_step = max(1, self.max_elements // (n_pix * width))
+        out = []
+        for start in range(0, len(z), rows_step):
+            rows = z[start:start + rows_step]
+            context = self._module.context(rows)
+            pix_step = max(1, self.max_elements // (len(rows) * width))
+            out.append(torch.cat([self._module(rows, wl[a:a + pix_step], context)
+                                  for a in range(0, n_pix, pix_step)], dim=-1))
+        return torch.cat(out) if out else z.new_zeros((0, n_pix))
+
+    def train_batch(self, z: Tensor, flux: Tensor, generator: torch.Generator | None = None
+                    ) -> tuple[Tensor, Tensor]:
+        """Prediction and target at :attr:`train_pixels` random pixels of each spectrum."""
+        n_pix = flux.shape[-1]
+        if self.train_pixels >= n_pix:
+            return self._module(z, self._wavelength), flux
+        index = torch.randint(0, n_pix, (len(z), self.train_pixels), generator=generator)
+        return self._module(z, self._wavelength[index]), flux.gather(1, index)
+
+    def finetune_parameters(self, blocks: Iterable[int] | None = None, *, head: bool = True,
+                            query: bool = False, labels: bool = False) -> list[nn.Parameter]:
+        """The parameters to train when fine-tuning on a new grid.
+
+        Parameters
+        ----------
+        blocks : iterable of int, optional
+            Indices of the blocks to adapt (negative counts from the last); None: all.
+        head : bool
+            Include the output LayerNorm and head (default True).
+        query : bool
+            Include the wavelength projection ``query_in``.
+        labels : bool
+            Include the label embeddings.
+
+        Returns
+        -------
+        list of torch.nn.Parameter
+            Pass it as ``Trainer(emulator, parameters=..., lr=...)``; every other weight
+            stays bit-identical.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stellarai.labels import LabelSpace
+        >>> emu = TransformerPayne(LabelSpace.default().subset(["teff"]),
+        ...                        np.linspace(5000, 5010, 9), d_model=8, n_blocks=3,
+        ...                        n_heads=2, mlp_hidden=8, n_frequencies=4)
+        >>> len(emu.finetune_parameters(blocks=[-1], head=False))  # one block's 16 tensors
+        16
+        """
+        net = self._module
+        n = len(net.blocks)
+        chosen = range(n) if blocks is None else sorted({self._block_index(b, n) for b in blocks})
+        params: list[nn.Parameter] = []
+        for i in chosen:
+            params += list(net.blocks[i].parameters())
+        if head:
+            params += [*net.norm_out.parameters(), *net.head.parameters()]
+        if query:
+            params += list(net.query_in.parameters())
+        if labels:
+            params += [net.label_embedding, net.label_identity]
+        if not params:
+            raise EmulatorError("finetune_parameters selected nothing to train")
+        return params
+
+    @staticmethod
+    def _block_index(index: int, n: int) -> int:
+        if isinstance(index, bool) or not isinstance(index, int) or not -n <= index < n:
+            raise EmulatorError(f"block index must be an integer in [{-n}, {n - 1}], got "
+                                f"{index!r}")
+        return index % n
+
+    def architecture(self) -> dict[str, Any]:
+        """Hyper-parameters that rebuild the network (widths, depth, encoding, range)."""
+        return dict(self._settings)
+
+    @classmethod
+    def _from_architecture(cls, label_space: LabelSpace, wavelength: Any,
+                           architecture: Mapping[str, Any], **kwargs: Any) -> TransformerPayne:
+        keys = ("d_model", "n_blocks", "n_heads", "mlp_hidden", "n_frequencies", "min_period",
+                "max_period", "wavelength_range", "train_pixels", "seed")
+        emulator = cls(label_space, wavelength, **{k: architecture[k] for k in keys}, **kwargs)
+        emulator._settings["reference"] = float(architecture["reference"])
+        emulator._module.encoding.reference = float(architecture["reference"])
+        return emulator

@@ -1,0 +1,125 @@
+"""TransformerPayne: any wavelength, cached label keys/values, save/load, fine-tuning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from stellarai.emulators import (
+    EmulatorError,
+    SinusoidalEncoding,
+    Trainer,
+    TransformerPayne,
+    load,
+)
+from stellarai.emulators.toy import toy_flux, toy_grid
+
+SMALL = {"d_model": 32, "n_blocks": 2, "n_heads": 2, "mlp_hidden": 64, "n_frequencies": 32,
+         "train_pixels": 32}
+
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> object:
+    # tiny attention ops: with 2+ threads on a busy machine OpenMP spin-waits dominate
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[TransformerPayne, object]:
+    grid = toy_grid(250, n_pix=200, seed=0)
+    train, test = grid.split((0.85, 0.15), seed=1)
+    emu = TransformerPayne(grid.label_space, grid.wavelength, **SMALL)
+    Trainer(emu, epochs=40, batch_size=16, lr=1e-2, patience=None, progress=False,
+            threads=1).fit(train)
+    return emu, test
+
+
+def test_reproduces_held_out_spectra(trained: tuple) -> None:
+    emu, test = trained
+    error = np.abs(emu(test.label_array).numpy() - test.flux)
+    # a 20k-parameter network after 40 short epochs on 212 spectra (lines up to 0.9 deep)
+    assert np.median(error) < 0.03
+    assert np.percentile(error, 95) < 0.12
+
+
+def test_evaluable_between_training_pixels(trained: tuple) -> None:
+    emu, test = trained
+    wl = emu.wavelength.value
+    mid = 0.5 * (wl[1:] + wl[:-1])
+    at_pixels = np.abs(emu(test.label_array).numpy() - test.flux)
+    between = np.abs(emu(test.label_array, mid).numpy() - toy_flux(test.label_array, mid))
+    # interpolation is smooth: halfway between pixels the error is no worse than at them
+    assert np.median(between) < 1.6 * np.median(at_pixels)
+    spec = emu.spectrum(teff=5000, logg=4.5, feh=0.0, wavelength=mid[:7])
+    assert spec.flux.shape == (7,)
+
+
+def test_chunked_equals_unchunked() -> None:
+    grid = toy_grid(5, n_pix=300)
+    emu = TransformerPayne(grid.label_space, grid.wavelength, **SMALL)
+    labels = torch.tensor(grid.label_array)
+    at_once = emu(labels)
+    emu.max_elements = 64 * 70  # 70 pixels per chunk (width 64), one spectrum at a time
+    chunked = emu(labels)
+    torch.testing.assert_close(chunked, at_once, rtol=0, atol=2e-6)
+    z = grid.label_space.scale(labels).float()
+    context = emu.module.context(z)  # keys/values once per spectrum, reused for any pixels
+    pieces = [emu.module(z, emu._wavelength[a:a + 50], context) for a in range(0, 300, 50)]
+    torch.testing.assert_close(torch.cat(pieces, dim=-1), at_once, rtol=0, atol=2e-6)
+
+
+def test_save_load_round_trip(trained: tuple, tmp_path) -> None:
+    emu, test = trained
+    emu.save(tmp_path / "tp")
+    again = load(tmp_path / "tp")
+    assert isinstance(again, TransformerPayne)
+    assert again.architecture() == emu.architecture()
+    assert torch.equal(again(test.label_array), emu(test.label_array))
+    odd = np.linspace(5001.0, 5029.0, 37)
+    assert torch.equal(again(test.label_array, odd), emu(test.label_array, odd))
+
+
+def test_wavelength_outside_range(trained: tuple) -> None:
+    emu, test = trained
+    with pytest.raises(EmulatorError, match="outside the range this TransformerPayne"):
+        emu(test.label_array, [4990.0, 5010.0])
+
+
+def test_finetune_changes_only_unfrozen_blocks(trained: tuple) -> None:
+    emu, _ = trained
+    tuned = load_copy(emu)
+    before = {k: v.clone() for k, v in tuned.module.state_dict().items()}
+    other = toy_grid(60, n_pix=200, seed=9)  # "another grid"
+    params = tuned.finetune_parameters(blocks=[-1])
+    Trainer(tuned, epochs=2, batch_size=16, lr=1e-3, parameters=params,
+            progress=False, threads=1).fit(other)
+    after = tuned.module.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith(("blocks.1.", "norm_out.", "head.")) for k in changed)
+    assert any(k.startswith("blocks.1.") for k in changed)
+    with pytest.raises(EmulatorError, match=r"block index must be an integer in \[-2, 1\]"):
+        tuned.finetune_parameters(blocks=[2])
+
+
+def load_copy(emu: TransformerPayne) -> TransformerPayne:
+    copy = TransformerPayne._from_architecture(emu.label_space, emu.wavelength,
+                                               emu.architecture())
+    copy.module.load_state_dict(emu.module.state_dict())
+    return copy
+
+
+def test_encoding() -> None:
+    enc = SinusoidalEncoding(3, 1e-4, 1e-2, reference=np.log(5000.0))
+    out = enc(torch.tensor([5000.0], dtype=torch.float64))
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out, torch.tensor([[0.0, 0.0, 0.0, 1.0, 1.0, 1.0]],
+                                                 dtype=torch.float64))
+    enc.to(torch.float32)  # periods are not buffers: never rounded
+    assert enc.angular().dtype == torch.float64
+    with pytest.raises(EmulatorError, match="0 < min_period < max_period"):
+        SinusoidalEncoding(3, 1e-2, 1e-4)

@@ -7,7 +7,7 @@ I/O registry (``Spectrum.read`` / ``SpectrumList.read`` then know the stellarai 
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import emulators, errors, grids, io, labels, ops, spectra
+from . import emulators, errors, flows, grids, io, labels, ops, spectra
 from .grids import SpectralGrid
 from .io import read_spectrum_list
 from .labels import Label, LabelSpace
@@ -27,6 +27,7 @@ __all__ = [
     "as_order_batch",
     "emulators",
     "errors",
+    "flows",
     "grids",
     "io",
     "labels",

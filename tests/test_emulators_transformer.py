@@ -20,13 +20,6 @@ SMALL = {"d_model": 32, "n_blocks": 2, "n_heads": 2, "mlp_hidden": 64, "n_freque
 
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    # tiny attention ops: with 2+ threads on a busy machine OpenMP spin-waits dominate
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import torch
 from astropy.nddata import StdDevUncertainty
 from astropy.table import QTable
 from specutils import Spectrum, SpectrumList
-from test_ops_helpers import one_thread  # noqa: F401 - autouse fixture
 
 from stellarai.ops import (
     ChebyshevContinuum,

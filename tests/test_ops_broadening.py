@@ -6,7 +6,6 @@ import astropy.units as u
 import numpy as np
 import pytest
 import torch
-from test_ops_helpers import one_thread  # noqa: F401 - autouse fixture
 
 from stellarai.ops import (
     C_KMS,

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 from numpy.polynomial import chebyshev
-from test_ops_helpers import one_thread  # noqa: F401 - autouse fixture
 
 from stellarai.demo import demo_spectrum_list
 from stellarai.ops import (

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 from scipy.optimize import curve_fit
-from test_ops_helpers import gaussian_line, one_thread  # noqa: F401 - autouse fixture
+from test_ops_helpers import gaussian_line
 
 from stellarai.ops import (
     C_KMS,

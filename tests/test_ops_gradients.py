@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from test_ops_helpers import absorption, one_thread, two_orders  # noqa: F401
+from test_ops_helpers import absorption, two_orders
 
 from stellarai.ops import (
     ChebyshevContinuum,

@@ -1,30 +1,10 @@
-"""Shared fixtures and helpers of the stellarai.ops tests (no tests of its own).
-
-Import the autouse fixture explicitly in a test module to use it::
-
-    from test_ops_helpers import one_thread  # noqa: F401 - autouse fixture
-"""
+"""Shared helpers of the stellarai.ops tests (no tests of its own)."""
 
 import astropy.units as u
 import numpy as np
-import pytest
 import torch
 
 F64 = torch.float64
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Run on one torch thread, restored afterwards.
-
-    The operator tests use small tensors; on a machine whose CPUs are busy with other
-    jobs, torch's parallel regions wait for descheduled threads and run up to a
-    thousand times slower than on one thread.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def two_orders(**meta):

@@ -76,7 +76,7 @@ def test_01_rotation_conserves_equivalent_width(vsini, epsilon):
 
 
 @pytest.mark.parametrize("fwhm", [0.2, 3.0, 5.45, 40.0])
-def test_01b_gaussian_conserves_equivalent_width(fwhm):
+def test_02_gaussian_conserves_equivalent_width(fwhm):
     wave = uniform_log_grid(10_000.0, 10_060.0, resolving_power=150_000)
     step = log_step(wave)
     x = torch.log(wave / 10_030.0) / step
@@ -92,7 +92,7 @@ def test_01b_gaussian_conserves_equivalent_width(fwhm):
 
 
 @pytest.mark.parametrize("resolving_power", [20_000, 55_000])
-def test_02_gaussian_broadens_a_narrow_line_to_the_requested_fwhm(resolving_power):
+def test_03_gaussian_broadens_a_narrow_line_to_the_requested_fwhm(resolving_power):
     wave = uniform_log_grid(10_000.0, 10_020.0, resolving_power=150_000)
     step = log_step(wave)
     sigma0 = 0.5  # pixels: a delta-like line
@@ -103,7 +103,7 @@ def test_02_gaussian_broadens_a_narrow_line_to_the_requested_fwhm(resolving_powe
     assert math.sqrt(measured**2 - intrinsic**2) == pytest.approx(fwhm, rel=0.01)
 
 
-def test_03_gaussian_broadenings_add_in_quadrature():
+def test_04_gaussian_broadenings_add_in_quadrature():
     flux = absorption_lines(600, [150.0, 300.4, 452.0], 1.0, [0.9, 0.5, 0.3])
     f1, f2 = 6.0, 8.0  # km/s on a 1 km/s grid: sigma 2.5 and 3.4 pixels
     twice = gaussian_broaden(gaussian_broaden(flux, PIXEL_STEP, f1), PIXEL_STEP, f2)
@@ -114,7 +114,7 @@ def test_03_gaussian_broadenings_add_in_quadrature():
 
 @pytest.mark.parametrize("vsini", [0.3, 0.9, 2.5, 7.3, 45.0])
 @pytest.mark.parametrize("epsilon", [0.0, 0.6, 1.0])
-def test_04_rotation_kernel_second_moment_is_grays(vsini, epsilon):
+def test_05_rotation_kernel_second_moment_is_grays(vsini, epsilon):
     kernel = impulse_response(rotational_broaden, vsini=vsini, epsilon=epsilon)
     v = torch.arange(kernel.numel(), dtype=F64) - kernel.numel() // 2  # km/s
     assert float(kernel.sum()) == pytest.approx(1.0, abs=1e-12)
@@ -127,7 +127,7 @@ def test_04_rotation_kernel_second_moment_is_grays(vsini, epsilon):
 
 
 @pytest.mark.parametrize("fwhm", [0.3, 1.0, 1.4, 1.65, 2.0, 3.5, 12.0])
-def test_05_gaussian_kernel_variance_right_even_below_a_pixel(fwhm):
+def test_06_gaussian_kernel_variance_right_even_below_a_pixel(fwhm):
     kernel = impulse_response(gaussian_broaden, fwhm_velocity=fwhm)
     v = torch.arange(kernel.numel(), dtype=F64) - kernel.numel() // 2
     sigma = fwhm / (2 * math.sqrt(2 * math.log(2)))  # pixels: 0.13 to 5.1
@@ -138,7 +138,7 @@ def test_05_gaussian_kernel_variance_right_even_below_a_pixel(fwhm):
         assert variance == pytest.approx(sigma**2, rel=1e-8)
 
 
-def test_05b_gaussian_kernel_continuous_in_fwhm_across_the_blend():
+def test_07_gaussian_kernel_continuous_in_fwhm_across_the_blend():
     fwhm = torch.linspace(0.5, 3.5, 301, dtype=F64)  # sigma 0.21 to 1.5 pixels
     delta = torch.zeros(41, dtype=F64)
     delta[20] = 1.0
@@ -164,9 +164,9 @@ def converged_rotation(centers, sigma, depths, n, vsini, epsilon):
 
 @pytest.mark.parametrize("vsini, tolerance", [
     (0.5, 1.5e-3), (1.5, 1.5e-3), (3.0, 5e-4), (6.0, 2e-4), (12.0, 1e-4), (30.0, 2e-5)])
-def test_05c_rotation_matches_a_converged_reference(vsini, tolerance):
-    # point sampling (PyAstronomy) is off by 9e-3, 9e-3, 2e-2, 5e-3, 2e-3, 5e-4 here; box
-    # integration by 9e-3, 7e-3, 5e-3, 1e-3, 3e-4, 7e-5
+def test_08_rotation_matches_a_converged_reference(vsini, tolerance):
+    # a point-sampled kernel (as PyAstronomy's rotBroad) is off by 9e-3, 9e-3, 2e-2, 5e-3,
+    # 2e-3, 5e-4 here; a box-integrated one by 9e-3, 7e-3, 5e-3, 1e-3, 3e-4, 7e-5
     centers, depths = [100.3, 130.7, 170.1], [0.8, 0.5, 0.3]
     flux = absorption_lines(300, centers, 1.5, depths)
     ours = rotational_broaden(flux, PIXEL_STEP, vsini, 0.6).numpy()
@@ -175,7 +175,7 @@ def test_05c_rotation_matches_a_converged_reference(vsini, tolerance):
 
 
 @pytest.mark.parametrize("sigma_lsf", [0.3, 0.7, 1.27, 2.0, 4.0])
-def test_05d_gaussian_matches_the_analytic_result(sigma_lsf):
+def test_09_gaussian_matches_the_analytic_result(sigma_lsf):
     # a Gaussian line broadened by a Gaussian is a Gaussian of the summed variances
     sigma_line, x = 1.5, torch.arange(300, dtype=F64)
     flux = absorption_lines(300, [150.3], sigma_line, [0.8])
@@ -189,7 +189,7 @@ def test_05d_gaussian_matches_the_analytic_result(sigma_lsf):
 # -------------------------------------------------------------------------- 3. PyAstronomy
 
 
-def test_06_rotation_agrees_with_pyastronomy_rotbroad():
+def test_10_rotation_agrees_with_pyastronomy_rotbroad():
     pyasl = pytest.importorskip("PyAstronomy.pyasl")
     # rotBroad needs a grid uniform in wavelength; over 6000-6012 A such a grid is uniform in
     # ln(lambda) to 0.1% (the kernel width in pixels drifts by +-0.1% across it, which moves
@@ -212,7 +212,7 @@ def test_06_rotation_agrees_with_pyastronomy_rotbroad():
 # ------------------------------------------------------------------------- 4. gradients
 
 
-def test_07_gradcheck_rotation_flux_vsini_epsilon():
+def test_11_gradcheck_rotation_flux_vsini_epsilon():
     torch.manual_seed(1)
     flux = (1 - 0.5 * torch.rand(2, 24, dtype=F64)).requires_grad_()
     vsini = torch.tensor([1.3, 6.7], dtype=F64, requires_grad=True)  # analytic, quadrature
@@ -221,14 +221,14 @@ def test_07_gradcheck_rotation_flux_vsini_epsilon():
         lambda f, v, e: rotational_broaden(f, PIXEL_STEP, v, e), (flux, vsini, epsilon))
 
 
-def test_07b_gradgradcheck_rotation_vsini():
+def test_12_gradgradcheck_rotation_vsini():
     flux = absorption_lines(20, [9.6], 1.0, [0.6]).unsqueeze(0)
     vsini = torch.tensor([2.2], dtype=F64, requires_grad=True)
     assert torch.autograd.gradgradcheck(
         lambda v: rotational_broaden(flux, PIXEL_STEP, v, 0.6), (vsini,))
 
 
-def test_08_gradcheck_gaussian_flux_fwhm():
+def test_13_gradcheck_gaussian_flux_fwhm():
     torch.manual_seed(2)
     flux = (1 - 0.5 * torch.rand(3, 30, dtype=F64)).requires_grad_()
     fwhm = torch.tensor([0.9, 2.0, 6.5], dtype=F64, requires_grad=True)
@@ -236,7 +236,7 @@ def test_08_gradcheck_gaussian_flux_fwhm():
         lambda f, w: gaussian_broaden(f, PIXEL_STEP, w), (flux, fwhm))
 
 
-def test_09_gradcheck_tabulated_flux_kernel():
+def test_14_gradcheck_tabulated_flux_kernel():
     torch.manual_seed(3)
     flux = (1 - 0.5 * torch.rand(2, 20, dtype=F64)).requires_grad_()
     velocity = torch.linspace(-4.0, 3.0, 15, dtype=F64)
@@ -246,7 +246,7 @@ def test_09_gradcheck_tabulated_flux_kernel():
 
 
 @pytest.mark.parametrize("vsini", [0.05, 0.2, 0.5, 0.9, 1.7, 2.5, 10.0, 60.0])  # pixels
-def test_10_vsini_gradient_nonzero_from_fractions_to_many_pixels(vsini):
+def test_15_vsini_gradient_nonzero_from_fractions_to_many_pixels(vsini):
     flux = absorption_lines(301, [150.2], 0.8, [0.7])
     v = torch.tensor(vsini, dtype=F64, requires_grad=True)
     center = rotational_broaden(flux, PIXEL_STEP, v)[150]
@@ -261,7 +261,7 @@ def test_10_vsini_gradient_nonzero_from_fractions_to_many_pixels(vsini):
 # ---------------------------------------------------------------- 5. small widths, aliasing
 
 
-def test_11_zero_width_is_the_identity_and_small_widths_tend_to_it():
+def test_16_zero_width_is_the_identity_and_small_widths_tend_to_it():
     flux = absorption_lines(200, [100.3], 1.0, [0.8])
     assert torch.equal(rotational_broaden(flux, PIXEL_STEP, 0.0), flux)
     assert torch.equal(gaussian_broaden(flux, PIXEL_STEP, 0.0), flux)
@@ -275,7 +275,7 @@ def test_11_zero_width_is_the_identity_and_small_widths_tend_to_it():
     assert change[0.05] / change[0.025] == pytest.approx(4.0, rel=0.02)
 
 
-def test_12_line_core_rises_smoothly_with_vsini_without_aliasing():
+def test_17_line_core_rises_smoothly_with_vsini_without_aliasing():
     flux = absorption_lines(121, [60.0], 0.7, [0.8])
     widths = torch.arange(0.2, 8.0, 0.05, dtype=F64)
     core = rotational_broaden(flux.expand(len(widths), -1), PIXEL_STEP, widths)[:, 60]
@@ -288,7 +288,7 @@ def test_12_line_core_rises_smoothly_with_vsini_without_aliasing():
 # ------------------------------------------------------------------ 6. batching, dtypes
 
 
-def test_13_per_row_parameters_equal_row_by_row():
+def test_18_per_row_parameters_equal_row_by_row():
     torch.manual_seed(4)
     flux = 1 - 0.5 * torch.rand(4, 300, dtype=F64)
     vsini = torch.tensor([0.0, 0.7, 12.0, 33.0], dtype=F64)
@@ -312,7 +312,7 @@ def test_13_per_row_parameters_equal_row_by_row():
                                    rtol=0, atol=1e-13)
 
 
-def test_13b_broadcasting_shapes():
+def test_19_broadcasting_shapes():
     flux = torch.ones(3, 1, 50, dtype=F64)
     out = rotational_broaden(flux, PIXEL_STEP, torch.tensor([1.0, 2.0]), 0.6)
     assert out.shape == (3, 2, 50)
@@ -322,7 +322,7 @@ def test_13b_broadcasting_shapes():
 
 
 @pytest.mark.parametrize("method", ["rotation", "gaussian", "tabulated"])
-def test_14_float32_matches_float64(method):
+def test_20_float32_matches_float64(method):
     flux64 = absorption_lines(2000, [500.0, 1000.3, 1500.0], 1.5, [0.8, 0.5, 0.3])
     flux64 = flux64.expand(2, -1)
     call = {
@@ -337,8 +337,21 @@ def test_14_float32_matches_float64(method):
     assert float((out32.double() - out64).abs().max()) < 1e-5
 
 
+def test_21_float32_gradients_match_float64():
+    flux64 = absorption_lines(400, [100.0, 200.3, 300.0], 1.5, [0.8, 0.5, 0.3])
+    grads = []
+    for dtype in (torch.float32, F64):
+        vsini = torch.tensor([2.5, 40.0], requires_grad=True)  # direct and FFT paths
+        fwhm = torch.tensor([1.5, 9.0], requires_grad=True)
+        flux = flux64.to(dtype).expand(2, -1)
+        out = gaussian_broaden(rotational_broaden(flux, PIXEL_STEP, vsini), PIXEL_STEP, fwhm)
+        grads.append(torch.autograd.grad((out - 0.9).square().sum(), (vsini, fwhm)))
+    for g32, g64 in zip(*grads, strict=True):
+        torch.testing.assert_close(g32, g64, rtol=1e-3, atol=0)
+
+
 @pytest.mark.parametrize("taps", [5, 31, 95])
-def test_15_direct_and_fft_convolutions_agree(taps):
+def test_22_direct_and_fft_convolutions_agree(taps):
     torch.manual_seed(5)
     flux = torch.rand(3, 257, dtype=F64)
     kernel = torch.rand(3, taps, dtype=F64)  # asymmetric, per row
@@ -355,7 +368,7 @@ def test_15_direct_and_fft_convolutions_agree(taps):
 
 @pytest.mark.parametrize("method", ["direct", "fft"])
 @pytest.mark.parametrize("shared", [True, False])
-def test_15b_convolution_gradients_and_hessians(method, shared):
+def test_23_convolution_gradients_and_hessians(method, shared):
     # the FFT path has a hand-written backward: check it to first and second order
     torch.manual_seed(6)
     flux = torch.rand(3, 17, dtype=F64, requires_grad=True)
@@ -364,7 +377,7 @@ def test_15b_convolution_gradients_and_hessians(method, shared):
     assert torch.autograd.gradgradcheck(lambda f, k: _convolve(f, k, method), (flux, kernel))
 
 
-def test_16_edges_replicate_and_invent_no_flux():
+def test_24_edges_replicate_and_invent_no_flux():
     flat = torch.full((2, 300), 0.97, dtype=F64)
     for out in (rotational_broaden(flat, PIXEL_STEP, torch.tensor([5.0, 80.0])),
                 gaussian_broaden(flat, PIXEL_STEP, torch.tensor([3.0, 60.0]))):
@@ -377,7 +390,7 @@ def test_16_edges_replicate_and_invent_no_flux():
     assert float(out[0]) < float(ramp[25])
 
 
-def test_17_tabulated_kernel_direction_and_agreement_with_gaussian():
+def test_25_tabulated_kernel_direction_and_agreement_with_gaussian():
     delta = torch.zeros(200, dtype=F64)
     delta[50] = 1.0
     velocity = torch.arange(0.0, 10.5, 0.5, dtype=F64)  # one-sided: redward only
@@ -395,7 +408,7 @@ def test_17_tabulated_kernel_direction_and_agreement_with_gaussian():
 # ------------------------------------------------------------------------------ 7. grids
 
 
-def test_18_uniform_log_grid_and_log_step():
+def test_26_uniform_log_grid_and_log_step():
     grid = uniform_log_grid(8_000.0, 8_100.0, resolving_power=55_000, samples_per_resolution=2.5)
     assert grid.dtype == F64 and float(grid[0]) == 8_000.0
     assert float(grid[-1]) >= 8_100.0 > float(grid[-2])
@@ -460,7 +473,7 @@ def test_18_uniform_log_grid_and_log_step():
                                torch.ones(4)),
      SpectrumInputError, "matching velocity"),
 ])
-def test_19_clear_errors(call, error, match):
+def test_27_clear_errors(call, error, match):
     with pytest.raises(error, match=match):
         call()
     assert issubclass(error, ValueError)

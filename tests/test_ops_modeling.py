@@ -6,7 +6,7 @@ import pytest
 import torch
 from astropy.modeling import Fittable1DModel
 from astropy.modeling.fitting import TRFLSQFitter
-from test_ops_helpers import absorption, one_thread, two_orders  # noqa: F401
+from test_ops_helpers import absorption, two_orders
 
 from stellarai.ops import (
     Doppler,

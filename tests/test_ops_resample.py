@@ -6,7 +6,6 @@ import pytest
 import torch
 from astropy.nddata import InverseVariance
 from specutils import Spectrum, SpectrumList
-from test_ops_helpers import one_thread  # noqa: F401 - autouse fixture
 
 from stellarai.demo import demo_spectrum_list
 from stellarai.ops import (

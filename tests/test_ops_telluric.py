@@ -9,7 +9,7 @@ import torch
 from astropy.io import fits
 from scipy.optimize import curve_fit
 from specutils import Spectrum
-from test_ops_helpers import gaussian_line, one_thread  # noqa: F401 - autouse fixture
+from test_ops_helpers import gaussian_line
 
 from stellarai.ops import (
     C_KMS,

@@ -43,7 +43,7 @@ RESOLVING_POWER_BOUNDS = (100.0, 1.0e7)
 """Allowed resolving powers (open interval), as in :mod:`stellarai.ops.kernels`."""
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 _GAUSSIAN_REACH_SIGMA = 7.0  # the kernels truncate Gaussians at 7 sigma ...
-_EXTRA_TAPS = 3.0  # ... and add up to 2 (rotation, Gaussian) or 1 (tabulated) taps
+_EXTRA_TAPS = 3.0  # ... and their cubic interpolation kernel reaches up to 3 more pixels
 
 
 def _grid_step(operator: str, wavelength: Tensor) -> float:

@@ -7,11 +7,12 @@ I/O registry (``Spectrum.read`` / ``SpectrumList.read`` then know the stellarai 
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import emulators, errors, flows, grids, io, labels, ops, spectra
+from . import emulators, errors, flows, grids, io, labels, ops, spectra, synth
 from .grids import SpectralGrid
 from .io import read_spectrum_list
 from .labels import Label, LabelSpace
 from .spectra import OrderBatch, as_order_batch
+from .synth import LineList, Synthesizer
 
 try:
     __version__ = version("stellarai")
@@ -21,8 +22,10 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 __all__ = [
     "Label",
     "LabelSpace",
+    "LineList",
     "OrderBatch",
     "SpectralGrid",
+    "Synthesizer",
     "__version__",
     "as_order_batch",
     "emulators",
@@ -34,4 +37,5 @@ __all__ = [
     "ops",
     "read_spectrum_list",
     "spectra",
+    "synth",
 ]

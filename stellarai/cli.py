@@ -88,6 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     from .grids.cli import add_grid_parser
 
     add_grid_parser(commands)
+
+    from .synth.cli import add_synth_parser
+
+    add_synth_parser(commands)
     return parser
 
 

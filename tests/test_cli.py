@@ -46,3 +46,28 @@ def test_demo_spectrum_is_deterministic_and_has_its_lines():
     assert flux[row, pixel] == pytest.approx(np.exp(-depth), abs=0.01)
     with pytest.raises(ValueError, match="snr must be a positive number"):
         demo_spectrum_list(snr=0)
+
+
+def test_synth_then_grid_end_to_end(tmp_path, capsys):
+    from specutils import Spectrum
+
+    from stellarai.grids import SpectralGrid
+
+    star = tmp_path / "star.fits"
+    assert main(["synth", "--teff", "5200", "--logg", "4.4", "--feh", "0.1", "--range",
+                 "10820", "10840", "--resolving-power", "40000", "-o", str(star)]) == 0
+    spectrum = Spectrum.read(star)
+    assert spectrum.meta["labels"]["teff"] == 5200.0
+    assert spectrum.flux.unit.is_equivalent(1) and float(spectrum.flux.max().value) <= 1.0
+    out = tmp_path / "grid.h5"
+    assert main(["grid", "--n", "8", "--wavelength-range", "10820", "10840",
+                 "--resolving-power", "40000", "--label", "teff=4500:6000",
+                 "--label", "vmic=1.0", "--out", str(out), "--quiet"]) == 0
+    assert "wrote 8 spectra" in capsys.readouterr().out
+    with SpectralGrid.read(out) as grid:
+        teff = grid.labels["teff"].value
+        assert len(grid) == 8 and teff.min() >= 4500 and teff.max() <= 6000
+        np.testing.assert_array_equal(grid.labels["vmic"].value, 1.0)
+        assert np.all(np.isfinite(grid.flux)) and grid.flux.max() <= 1.0 + 1e-6
+    assert main(["grid", "--n", "2", "--wavelength-range", "10840", "10820",
+                 "--out", str(tmp_path / "bad.h5"), "--quiet"]) == 1

@@ -217,3 +217,74 @@ def test_labels_outside_training_range_warn(toy):
     with pytest.warns(AstropyUserWarning, match="extrapolates"):
         flow.sample(2, teff=6400)
     assert SpectralFlow(conditional_on=()).conditional_on is None
+
+
+def _small_flow():
+    return SpectralFlow(n_components=4, conditional_on=("teff",), transforms=1,
+                        hidden_features=(16,))
+
+
+def _weights(flow):
+    return [v for _, v in sorted(flow.network.state_dict().items())]
+
+
+def test_resumed_fit_equals_uninterrupted_fit(toy, tmp_path):
+    grid = toy.grid(120, seed=1)
+    settings = {"epochs": 5, "batch_size": 32, "lr": 3e-3, "seed": 2, "patience": None,
+                "progress": False}
+    straight = _small_flow()
+    straight.fit(grid, **settings)
+
+    _small_flow().fit(grid, checkpoint=tmp_path / "ckpt", stop_after=2, **settings)  # cut
+    assert (tmp_path / "ckpt.safetensors").exists() and (tmp_path / "ckpt.json").exists()
+    assert not list(tmp_path.glob("*.tmp"))
+    resumed = _small_flow()
+    history = resumed.fit(grid, checkpoint=tmp_path / "ckpt", resume=True, **settings)
+    assert history.epochs == 5
+    assert history.train_loss == straight.history.train_loss
+    assert history.valid_loss == straight.history.valid_loss
+    assert history.best_epoch == straight.history.best_epoch
+    assert all(torch.equal(a, b) for a, b in zip(_weights(resumed), _weights(straight),
+                                                 strict=True))
+    flux, teff = np.asarray(grid.flux[:10]), grid.label_array[:10, 0]
+    np.testing.assert_array_equal(resumed.log_prob(flux, teff=teff)["log_prob"],
+                                  straight.log_prob(flux, teff=teff)["log_prob"])
+    # resuming a finished run trains no further and gives the same flow again
+    again = _small_flow()
+    assert again.fit(grid, checkpoint=tmp_path / "ckpt", resume=True,
+                     **settings).train_loss == history.train_loss
+    assert all(torch.equal(a, b) for a, b in zip(_weights(again), _weights(straight),
+                                                 strict=True))
+
+
+def test_checkpoint_refuses_other_settings_data_and_garbage(toy, tmp_path):
+    grid = toy.grid(120, seed=1)
+    _small_flow().fit(grid, epochs=1, batch_size=32, progress=False,
+                      checkpoint=tmp_path / "c")
+    with pytest.raises(FlowError, match="differ from this fit's"):
+        _small_flow().fit(grid, epochs=1, batch_size=16, progress=False,
+                          checkpoint=tmp_path / "c", resume=True)
+    with pytest.raises(FlowError, match="other training data"):
+        _small_flow().fit(toy.grid(120, seed=9), epochs=1, batch_size=32, progress=False,
+                          checkpoint=tmp_path / "c", resume=True)
+    with pytest.raises(FlowError, match="needs a checkpoint"):
+        _small_flow().fit(grid, epochs=1, progress=False, resume=True)
+    with pytest.raises(FlowError, match="stop_after"):
+        _small_flow().fit(grid, epochs=1, progress=False, stop_after=0)
+    (tmp_path / "c.json").write_text("garbage")
+    with pytest.raises(FlowFileError, match="cannot read checkpoint"):
+        _small_flow().fit(grid, epochs=1, batch_size=32, progress=False,
+                          checkpoint=tmp_path / "c", resume=True)
+    (tmp_path / "c.json").write_text('{"format": "something else"}')
+    with pytest.raises(FlowFileError, match="not a version-1"):
+        _small_flow().fit(grid, epochs=1, batch_size=32, progress=False,
+                          checkpoint=tmp_path / "c", resume=True)
+
+
+def test_history_reuses_the_emulators_record(flow):
+    from stellarai.emulators import TrainingHistory
+
+    assert isinstance(flow.history, TrainingHistory)
+    ax = flow.plot_history().axes[0]
+    assert ax.get_ylabel() == "negative log-likelihood"
+    assert ax.get_yscale() == "linear"

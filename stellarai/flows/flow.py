@@ -34,6 +34,8 @@ from .network import TRANSFORMS, FlowNetwork
 from .training import FlowHistory, train_flow
 
 if TYPE_CHECKING:
+    import os
+
     from matplotlib.figure import Figure
 
     from ..grids import SpectralGrid
@@ -193,7 +195,8 @@ class SpectralFlow:
     def fit(self, grid: SpectralGrid, valid: SpectralGrid | None = None, *, epochs: int = 100,
             batch_size: int = 128, lr: float = 1e-3, weight_decay: float = 0.0,
             patience: int | None = 10, seed: int = 0, valid_fraction: float = 0.1,
-            progress: bool = True) -> FlowHistory:
+            progress: bool = True, checkpoint: str | os.PathLike[str] | None = None,
+            resume: bool = False, stop_after: int | None = None) -> FlowHistory:
         """Compute the PCA basis and train the flow by maximum likelihood.
 
         Parameters
@@ -208,6 +211,18 @@ class SpectralFlow:
             epochs without a lower validation loss; the best weights are kept).
         valid_fraction : float
             Share of ``grid`` held out when ``valid`` is not given.
+        checkpoint : str or path-like, optional
+            Stem of checkpoint files written after every epoch: ``<stem>.safetensors``
+            (weights, best weights, optimizer tensors) and ``<stem>.json`` (settings, step,
+            history); no pickle.
+        resume : bool
+            Continue from ``checkpoint`` if its files exist. The grid, ``valid`` and the
+            training settings must be those of the interrupted run; the result equals an
+            uninterrupted run's.
+        stop_after : int, optional
+            End this call after that many epochs in total (the learning-rate schedule still
+            spans ``epochs``), keeping the best weights so far: a time-boxed run that a
+            later ``fit(..., checkpoint=..., resume=True)`` continues.
 
         Returns
         -------
@@ -257,7 +272,8 @@ class SpectralFlow:
                 (network.standardize(pca.project(f_valid).coefficients),
                  network.context(s_valid)),
                 epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                patience=patience, seed=seed, progress=progress)
+                patience=patience, seed=seed, progress=progress, checkpoint=checkpoint,
+                resume=resume, stop_after=stop_after)
         self.network, self.condition_space, self.history = network, space, history
         self.wavelength = grid.wavelength.copy()
         self.flux_unit = grid.flux_unit

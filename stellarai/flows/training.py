@@ -1,58 +1,62 @@
 r"""Maximum-likelihood training of a :class:`~stellarai.flows.network.FlowNetwork`.
 
-The conventions of :class:`stellarai.emulators.Trainer`: AdamW with a cosine schedule and
-linear warm-up, a validation pass after each epoch, early stopping with patience (the best
-weights are kept), a tqdm progress bar and a loss-curve figure. Shuffling in epoch ``e``
-uses a generator seeded with ``(seed, e)``, so the same seed gives the same weights. The
-loss is the mean negative log-likelihood of the standardized PCA coefficients.
+The conventions of :class:`stellarai.emulators.Trainer`, with its pieces reused
+(:class:`~stellarai.emulators.TrainingHistory` and
+:func:`~stellarai.emulators.learning_rate`): AdamW with a cosine schedule and linear
+warm-up, a validation pass after each epoch, early stopping with patience (the best weights
+are kept), a tqdm progress bar and a loss-curve figure. Shuffling in epoch ``e`` uses a
+generator seeded with ``(seed, e)``, so the same seed gives the same weights. The loss is
+the mean negative log-likelihood of the standardized PCA coefficients.
+
+With ``checkpoint=``, the state of the run is written after every epoch: safetensors for
+the weights, the best weights so far and the optimizer's tensors, JSON for the settings,
+the step, the history and the optimizer's hyper-parameters (no pickle). A run resumed from
+it ends with the weights of an uninterrupted run.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .errors import FlowError
+from ..emulators.training import TrainingHistory, learning_rate
+from .errors import FlowError, FlowFileError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from .network import FlowNetwork
 
-__all__ = ["FlowHistory", "cosine_lr", "train_flow"]
+__all__ = ["FlowHistory", "train_flow"]
+
+_CHECKPOINT_FORMAT = "stellarai.flow-checkpoint"
+_CHECKPOINT_VERSION = 1
 
 
-def cosine_lr(step: int, total: int, peak: float, warmup: float = 0.05) -> float:
-    r"""Linear warm-up over ``warmup`` of the steps, then :math:`\tfrac12\eta(1+\cos\pi t)`.
-
-    Examples
-    --------
-    >>> [round(cosine_lr(s, 100, 1e-3), 6) for s in (0, 5, 50, 99)]
-    [0.0, 0.001, 0.000533, 0.0]
-    """
-    warm = int(round(warmup * total))
-    if step < warm:
-        return peak * step / warm
-    t = (step - warm) / max(total - warm - 1, 1)
-    return 0.5 * peak * (1 + math.cos(math.pi * min(t, 1.0)))
-
-
-@dataclass
-class FlowHistory:
+class FlowHistory(TrainingHistory):
     """Per-epoch record of a flow's training.
+
+    The emulators' :class:`~stellarai.emulators.TrainingHistory` with the losses labelled
+    as negative log-likelihoods and plotted on a linear scale (they can be negative).
 
     Attributes
     ----------
     train_loss, valid_loss : list of float
         Mean negative log-likelihood of the standardized coefficients on the training
         batches and on the validation spectra.
+    valid_mae : list of float
+        Not used by flows (empty).
     lr, seconds : list of float
         Learning rate at the end of each epoch and wall time of each epoch.
     best_epoch : int
@@ -61,44 +65,12 @@ class FlowHistory:
         True if early stopping ended the run.
     """
 
-    train_loss: list[float] = field(default_factory=list)
-    valid_loss: list[float] = field(default_factory=list)
-    lr: list[float] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    best_epoch: int = -1
-    stopped_early: bool = False
-
-    @property
-    def epochs(self) -> int:
-        """Number of epochs run."""
-        return len(self.train_loss)
-
-    @property
-    def best_valid_loss(self) -> float:
-        """Lowest validation loss (NaN before the first epoch)."""
-        return self.valid_loss[self.best_epoch] if self.best_epoch >= 0 else math.nan
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serializable copy."""
-        return asdict(self)
+    loss_name: ClassVar[str] = "negative log-likelihood"
 
     def plot(self, ax: Any = None) -> Figure:
         """Loss curves (training and validation NLL) as a matplotlib Figure."""
-        from matplotlib.figure import Figure
-
-        if ax is None:
-            fig = Figure(figsize=(6, 3.5))
-            ax = fig.add_subplot()
-        else:
-            fig = ax.figure
-        epochs = np.arange(1, self.epochs + 1)
-        ax.plot(epochs, self.train_loss, label="training")
-        ax.plot(epochs, self.valid_loss, label="validation")
-        if self.best_epoch >= 0:
-            ax.axvline(self.best_epoch + 1, color="0.6", ls=":", label="best")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("negative log-likelihood")
-        ax.legend()
+        fig = super().plot(ax)
+        (fig.axes[0] if ax is None else ax).set_yscale("linear")
         return fig
 
 
@@ -117,10 +89,84 @@ def _nll(network: FlowNetwork, z: Tensor, context: Tensor | None) -> Tensor:
     return -network(context).log_prob(z).mean()
 
 
+def _checkpoint_paths(checkpoint: str | os.PathLike[str]) -> tuple[Path, Path]:
+    stem = Path(checkpoint)
+    if stem.suffix in (".json", ".safetensors"):
+        stem = stem.with_suffix("")
+    return stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
+
+
+def _prefixed(tensors: Mapping[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _save_checkpoint(checkpoint: str | os.PathLike[str], network: FlowNetwork,
+                     optimizer: torch.optim.Optimizer, best_state: dict[str, Tensor] | None,
+                     record: dict[str, Any]) -> None:
+    weights, sidecar = _checkpoint_paths(checkpoint)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v.detach().clone().contiguous()
+               for k, v in network.state_dict().items()}
+    if best_state is not None:
+        tensors.update({f"best.{k}": v.contiguous() for k, v in best_state.items()})
+    state = optimizer.state_dict()
+    for index, entry in state["state"].items():
+        for key, value in entry.items():
+            tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value).clone().contiguous()
+    record = {"format": _CHECKPOINT_FORMAT, "format_version": _CHECKPOINT_VERSION, **record,
+              "param_groups": state["param_groups"]}
+    # write both files under temporary names first: an interruption never leaves a
+    # checkpoint whose weights and sidecar disagree
+    save_file(tensors, str(weights) + ".tmp")
+    Path(str(sidecar) + ".tmp").write_text(json.dumps(record, indent=1), encoding="utf-8")
+    os.replace(str(weights) + ".tmp", weights)
+    os.replace(str(sidecar) + ".tmp", sidecar)
+
+
+def _load_checkpoint(checkpoint: str | os.PathLike[str], network: FlowNetwork,
+                     optimizer: torch.optim.Optimizer, settings: dict[str, Any]
+                     ) -> tuple[dict[str, Any], dict[str, Tensor] | None]:
+    weights, sidecar = _checkpoint_paths(checkpoint)
+    try:
+        record = json.loads(sidecar.read_text(encoding="utf-8"))
+        tensors = load_file(str(weights))
+    except (OSError, json.JSONDecodeError, SafetensorError) as exc:
+        raise FlowFileError(f"cannot read checkpoint {str(sidecar)!r}: {exc}") from exc
+    if not isinstance(record, dict) or record.get("format") != _CHECKPOINT_FORMAT or \
+            record.get("format_version") != _CHECKPOINT_VERSION:
+        raise FlowFileError(f"{str(sidecar)!r} is not a version-{_CHECKPOINT_VERSION} "
+                            "stellarai flow training checkpoint")
+    if record["settings"] != settings:
+        raise FlowError(f"checkpoint {str(sidecar)!r} was written with settings "
+                        f"{record['settings']}, which differ from this fit's {settings}")
+    model = _prefixed(tensors, "model.")
+    for key, value in network.state_dict().items():
+        if key.startswith("flow."):
+            continue
+        if key not in model or model[key].shape != value.shape or \
+                not torch.allclose(model[key], value, rtol=1e-6, atol=1e-9):
+            raise FlowError(f"checkpoint {str(sidecar)!r} was written for other training "
+                            f"data (its {key!r} differs)")
+    try:
+        network.load_state_dict(model)
+    except RuntimeError as exc:
+        raise FlowFileError(f"the weights in {str(weights)!r} do not match this flow's "
+                            f"architecture: {exc}") from exc
+    optimizer_state: dict[int, dict[str, Tensor]] = {}
+    for key, value in _prefixed(tensors, "optimizer.").items():
+        index, name = key.split(".", 1)
+        optimizer_state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": optimizer_state,
+                               "param_groups": record["param_groups"]})
+    return record, _prefixed(tensors, "best.") or None
+
+
 def train_flow(network: FlowNetwork, train: tuple[Tensor, Tensor | None],
                valid: tuple[Tensor, Tensor | None], *, epochs: int = 100,
                batch_size: int = 128, lr: float = 1e-3, weight_decay: float = 0.0,
-               patience: int | None = 10, seed: int = 0, progress: bool = True) -> FlowHistory:
+               patience: int | None = 10, seed: int = 0, progress: bool = True,
+               checkpoint: str | os.PathLike[str] | None = None, resume: bool = False,
+               stop_after: int | None = None) -> FlowHistory:
     """Train ``network.flow`` on standardized coefficients ``z`` and contexts, in place.
 
     Parameters
@@ -132,26 +178,50 @@ def train_flow(network: FlowNetwork, train: tuple[Tensor, Tensor | None],
         ``(n, n_context)`` (None for an unconditional flow), float32.
     epochs, batch_size, lr, weight_decay, patience, seed, progress
         As for :class:`stellarai.emulators.Trainer`.
+    checkpoint : str or path-like, optional
+        Stem of the checkpoint files (``.safetensors`` + ``.json``), written after every
+        epoch.
+    resume : bool
+        Continue from ``checkpoint`` if its files exist (the settings and the network's
+        PCA basis and standardization must be the ones it was written with).
+    stop_after : int, optional
+        End this call after that many epochs in total (the schedule still spans
+        ``epochs``); a later call with ``resume=True`` continues.
 
     Returns
     -------
     FlowHistory
     """
     _check_settings(epochs, batch_size, lr, patience)
+    if stop_after is not None and (isinstance(stop_after, bool) or
+                                   not isinstance(stop_after, int) or stop_after < 1):
+        raise FlowError(f"stop_after must be a positive integer or None, got {stop_after!r}")
+    if resume and checkpoint is None:
+        raise FlowError("resume=True needs a checkpoint path (pass checkpoint=)")
+    settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr,
+                "weight_decay": weight_decay, "patience": patience, "seed": seed}
     z_train, c_train = train
     z_valid, c_valid = valid
     optimizer = torch.optim.AdamW(network.flow.parameters(), lr=lr, weight_decay=weight_decay)
     history = FlowHistory()
     total = epochs * math.ceil(len(z_train) / batch_size)
     step, bad_epochs, best_state = 0, 0, None
-    bar = tqdm(range(epochs), disable=not progress, desc="training SpectralFlow", unit="epoch")
+    if resume and all(p.exists() for p in _checkpoint_paths(checkpoint)):
+        record, best_state = _load_checkpoint(checkpoint, network, optimizer, settings)
+        step, bad_epochs = int(record["step"]), int(record["bad_epochs"])
+        history = FlowHistory(**record["history"])
+    last = epochs if stop_after is None else min(stop_after, epochs)
+    if history.stopped_early:
+        last = history.epochs
+    bar = tqdm(range(history.epochs, last), disable=not progress,
+               desc="training SpectralFlow", unit="epoch")
     for epoch in bar:
         tic = time.perf_counter()
         generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
         network.train()
         running = 0.0
         for rows in torch.split(torch.randperm(len(z_train), generator=generator), batch_size):
-            rate = cosine_lr(step, total, lr)
+            rate = learning_rate(step, total, lr, "cosine")
             for group in optimizer.param_groups:
                 group["lr"] = rate
             loss = _nll(network, z_train[rows], None if c_train is None else c_train[rows])
@@ -176,7 +246,12 @@ def train_flow(network: FlowNetwork, train: tuple[Tensor, Tensor | None],
             bad_epochs += 1
             if patience is not None and bad_epochs >= patience:
                 history.stopped_early = True
-                break
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, network, optimizer, best_state,
+                             {"settings": settings, "step": step, "bad_epochs": bad_epochs,
+                              "history": history.to_dict()})
+        if history.stopped_early:
+            break
     bar.close()
     if best_state is not None:
         network.load_state_dict(best_state)

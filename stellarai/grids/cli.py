@@ -34,7 +34,11 @@ def make_synthesizer(wavelength_range: tuple[float, float], resolving_power: flo
     from ..synth import LineList, Synthesizer
 
     window = wavelength_range * u.AA
-    return Synthesizer(LineList.default(window), window, resolving_power=resolving_power)
+    # lines just outside the range still reach into it with their wings, out to the
+    # synthesizer's default max_half_width of 25 Angstrom
+    margin = 25.0 * u.AA
+    lines = LineList.default(u.Quantity([window[0] - margin, window[1] + margin]))
+    return Synthesizer(lines, window, resolving_power=resolving_power)
 
 
 def parse_label_option(text: str) -> tuple[str, float | tuple[float, float]]:

@@ -39,6 +39,21 @@ def test_composes_with_operators(emu: PayneEmulator) -> None:
     assert spec.flux.min() > rest.flux.min()  # broadened lines are shallower
 
 
+def test_operator_times_emulator_equals_emulator_times_operator(emu: PayneEmulator) -> None:
+    from stellarai.ops import Template
+
+    wavelength = emu.wavelength
+    dip = Spectrum(flux=(1 - 0.5 * np.exp(-0.5 * ((wavelength - wavelength.mean()) / (0.3 * u.AA))
+                                         ** 2)) * u.one, spectral_axis=wavelength)
+    left = (Template(dip) * emu)()
+    right = (emu * Template(dip))()
+    np.testing.assert_allclose(left.flux.value, right.flux.value, rtol=1e-12)
+    star = emu.spectrum(fill_missing=True).flux.value
+    np.testing.assert_allclose(left.flux.value, dip.flux.value * star, rtol=1e-6)
+    with pytest.raises(ValueError, match="cannot compose a str"):
+        Template(dip) * "not an operator"
+
+
 def test_source_gradients_reach_labels(emu: PayneEmulator) -> None:
     source = emu.source(teff=5000 * u.K, logg=4.5, feh=0.0)
     _, flux = source(None, None)

@@ -683,10 +683,10 @@ class Operator(nn.Module):
 
     # -------------------------------------------------------------------------- algebra
     def __or__(self, other: Operator) -> Pipe:
-        return Pipe(self, other)
+        return Pipe(self, _as_operator(other))
 
     def __mul__(self, other: Operator) -> Product:
-        return Product(self, other)
+        return Product(self, _as_operator(other))
 
     # ----------------------------------------------------------------------- calling
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -727,6 +727,18 @@ class Operator(nn.Module):
 
 
 # ------------------------------------------------------------------ multiplicative
+
+
+def _as_operator(obj: Any) -> Any:
+    """Turn a model that is not an operator but can act as a source (an emulator) into one.
+
+    Objects with a ``source()`` method, such as `~stellarai.emulators.SpectralEmulator`, join
+    a chain through the source operator they return; anything else is passed on unchanged
+    (and refused by the composite with a clear error).
+    """
+    if not isinstance(obj, Operator) and callable(getattr(obj, "source", None)):
+        return obj.source()
+    return obj
 
 
 class Multiplicative(Operator):

@@ -196,7 +196,8 @@ def _normalized_spectrum(uncertainty_cls=InverseVariance, dtype=np.float64) -> S
         mask=mask,
         meta={"header": _header(), "m": 19, "normalized": True, "note": "it's \"quoted\"",
               "labels": {"teff": 4700.0, "logg": 4.5}, "list": [1, 2.5, None],
-              "rv": 3.5 * u.km / u.s, "grid": np.arange(3.0), "int64": np.int64(7)},
+              "rv": 3.5 * u.km / u.s, "grid": np.arange(3.0), "int64": np.int64(7),
+              "logg": 4.5 * u.dex(u.cm / u.s**2)},
     )
 
 

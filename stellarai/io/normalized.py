@@ -146,8 +146,8 @@ def _json_default(obj: Any) -> Any:
 
 def _json_hook(obj: dict) -> Any:
     if "__quantity__" in obj:
-        return u.Quantity(np.asarray(obj["__quantity__"], dtype=obj.get("dtype")),
-                          u.Unit(obj["unit"]))
+        values = np.asarray(obj["__quantity__"], dtype=obj.get("dtype"))
+        return values * u.Unit(obj["unit"])  # also builds logarithmic quantities (dex, mag)
     if "__ndarray__" in obj:
         return np.asarray(obj["__ndarray__"], dtype=obj.get("dtype"))
     if "__unit__" in obj:

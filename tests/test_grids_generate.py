@@ -131,6 +131,20 @@ def test_generated_grid_equals_calling_the_synthesizer_directly():
     assert info["stellarai_version"] and info["created"]
 
 
+class ChattySynthesizer(FakeSynthesizer):
+    """A synthesizer that would draw its own progress bar unless told not to."""
+
+    def flux(self, labels, progress=None):
+        self.progress_arguments = [*getattr(self, "progress_arguments", []), progress]
+        return super().flux(labels)
+
+
+def test_the_grid_silences_the_synthesizers_own_progress_bar():
+    synth = ChattySynthesizer()
+    generate_grid(synth, 20, batch_size=8, progress=False)
+    assert synth.progress_arguments == [False, False, False]
+
+
 def test_generation_into_a_file_streams_batches(tmp_path, capsys):
     path = tmp_path / "grid.h5"
     in_memory = generate_grid(FakeSynthesizer(), 20, seed=2, progress=False, dtype=np.float64)

@@ -12,9 +12,11 @@ The synthesizer is anything with this interface (``stellarai.synth.Synthesizer``
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from collections.abc import Iterator, Mapping
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -60,10 +62,23 @@ def _check_synthesizer(synthesizer: Any) -> tuple[LabelSpace, np.ndarray]:
                                                        name="synthesizer.wavelength")
 
 
+def _flux_without_own_progress_bar(synthesizer: Any) -> Any:
+    """``synthesizer.flux``, told not to draw its own bar where it takes ``progress=``.
+
+    The grid's bar already counts the spectra; a second one per batch would clutter it.
+    """
+    try:
+        accepts_progress = "progress" in inspect.signature(synthesizer.flux).parameters
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        accepts_progress = False
+    return partial(synthesizer.flux, progress=False) if accepts_progress else synthesizer.flux
+
+
 def _synthesize(synthesizer: Any, labels: np.ndarray, start: int, n_pix: int,
                 dtype: np.dtype) -> np.ndarray:
     with torch.no_grad():
-        flux = synthesizer.flux(torch.tensor(labels, dtype=torch.float64))
+        flux = _flux_without_own_progress_bar(synthesizer)(
+            torch.tensor(labels, dtype=torch.float64))
     if isinstance(flux, torch.Tensor):
         flux = flux.detach().cpu().numpy()
     flux = np.asarray(flux)

@@ -92,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     from .synth.cli import add_synth_parser
 
     add_synth_parser(commands)
+
+    from .emulators.cli import add_train_parser
+
+    add_train_parser(commands)
     return parser
 
 

@@ -170,8 +170,6 @@ def test_corrupt_tampered_missing_files(trained: tuple, tmp_path) -> None:
         load(tmp_path / "m")
     with pytest.raises(EmulatorFileError, match="does not exist"):
         load(tmp_path / "absent")
-    with pytest.raises(EmulatorFileError, match="default emulator"):
-        load("default")
 
 
 def test_truncated_weights_with_matching_checksum(tmp_path) -> None:

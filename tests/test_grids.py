@@ -377,3 +377,19 @@ def test_wide_rows_get_one_row_chunks(tmp_path):
     grid.write(tmp_path / "wide.h5")
     with h5py.File(tmp_path / "wide.h5") as f:
         assert f["flux"].chunks == (1, 40_000)
+
+
+def test_training_and_validation_checks_and_splits():
+    from stellarai.grids import GridError, SpectralGrid, training_and_validation
+
+    grid = SpectralGrid.from_arrays(np.linspace(5000, 5001, 3) * u.AA, np.ones((20, 3)),
+                                    {"teff": np.linspace(4000, 6000, 20) * u.K})
+    train, valid = training_and_validation(grid, None, 0.25, seed=1)
+    assert (len(train), len(valid)) == (15, 5)
+    assert set(train.label_array[:, 0]).isdisjoint(valid.label_array[:, 0])
+    same = training_and_validation(grid, valid, 0.25, seed=1)
+    assert same[0] is grid and same[1] is valid
+    with pytest.raises(GridError, match="valid_fraction must be in \\(0, 1\\), got 1.5"):
+        training_and_validation(grid, None, 1.5, seed=0)
+    with pytest.raises(ValueError, match="valid must be a stellarai.grids.SpectralGrid, got list"):
+        training_and_validation(grid, [], 0.1, seed=0, error=ValueError)

@@ -300,16 +300,10 @@ class Trainer:
 
     def _fit(self, train: SpectralGrid, valid: SpectralGrid | None, valid_fraction: float,
              resume: bool, stop_after: int | None) -> TrainingHistory:
-        from ..grids import SpectralGrid
+        from ..grids import training_and_validation
 
-        for name, value in (("train", train), ("valid", valid)):
-            if value is not None and not isinstance(value, SpectralGrid):
-                raise EmulatorError(f"{name} must be a stellarai.grids.SpectralGrid, got "
-                                    f"{type(value).__name__}")
-        if valid is None:
-            if not 0 < valid_fraction < 1:
-                raise EmulatorError(f"valid_fraction must be in (0, 1), got {valid_fraction!r}")
-            train, valid = train.split((1 - valid_fraction, valid_fraction), seed=self.seed)
+        train, valid = training_and_validation(train, valid, valid_fraction, self.seed,
+                                               error=EmulatorError)
         z_train, f_train = _grid_tensors(train, self.emulator)
         z_valid, f_valid = _grid_tensors(valid, self.emulator)
         if len(z_train) == 0 or len(z_valid) == 0:

@@ -228,16 +228,10 @@ class SpectralFlow:
         -------
         FlowHistory
         """
-        from ..grids import SpectralGrid
+        from ..grids import training_and_validation
 
-        for name, value in (("grid", grid), ("valid", valid)):
-            if value is not None and not isinstance(value, SpectralGrid):
-                raise FlowError(f"{name} must be a stellarai.grids.SpectralGrid, got "
-                                f"{type(value).__name__}")
-        if valid is None:
-            if not 0 < valid_fraction < 1:
-                raise FlowError(f"valid_fraction must be in (0, 1), got {valid_fraction!r}")
-            grid, valid = grid.split((1 - valid_fraction, valid_fraction), seed=seed)
+        grid, valid = training_and_validation(grid, valid, valid_fraction, seed,
+                                              error=FlowError, train_name="grid")
         if not np.array_equal(grid.wavelength.value, valid.wavelength.value):
             raise FlowError("the validation grid's wavelength differs from the training grid's")
         if len(grid) < 2 or len(valid) < 1:

@@ -19,7 +19,7 @@ from .hdf5 import FORMAT, FORMAT_VERSION
 from .infer import canonical_unit, infer_label_space
 from .lazy import LazyRows
 from .sampling import sample_labels
-from .splits import split_indices
+from .splits import split_indices, training_and_validation
 
 __all__ = [
     "FORMAT",
@@ -39,5 +39,6 @@ __all__ = [
     "make_provenance",
     "sample_labels",
     "split_indices",
+    "training_and_validation",
     "upper_envelope",
 ]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from .errors import GridError
 
-__all__ = ["split_indices"]
+__all__ = ["split_indices", "training_and_validation"]
 
 
 def split_indices(n: int, fractions: Sequence[float] = (0.8, 0.1, 0.1),
@@ -60,3 +61,51 @@ def split_indices(n: int, fractions: Sequence[float] = (0.8, 0.1, 0.1),
     shuffled = np.random.default_rng(seed).permutation(n)
     bounds = np.concatenate([[0], np.cumsum(counts)])
     return [np.sort(shuffled[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def training_and_validation(train: Any, valid: Any, valid_fraction: float, seed: int, *,
+                            error: type[Exception] = GridError,
+                            train_name: str = "train") -> tuple[Any, Any]:
+    """Check a training grid (and optional validation grid), splitting one off if needed.
+
+    The one rule every trainer follows: both are `~stellarai.grids.SpectralGrid` objects;
+    without a validation grid, a seeded fraction of the training grid becomes one.
+
+    Parameters
+    ----------
+    train, valid : SpectralGrid, SpectralGrid or None
+        Training grid and optional validation grid.
+    valid_fraction : float
+        Share of ``train`` held out when ``valid`` is None, in (0, 1).
+    seed : int
+        Seed of that split (see :meth:`SpectralGrid.split`).
+    error : type of Exception
+        The exception the caller raises (a trainer's own error class).
+    train_name : str
+        Name of the training argument in messages.
+
+    Returns
+    -------
+    (SpectralGrid, SpectralGrid)
+        The training and validation grids.
+
+    Examples
+    --------
+    >>> import numpy as np, astropy.units as u
+    >>> from stellarai.grids import SpectralGrid
+    >>> grid = SpectralGrid.from_arrays(np.linspace(5000, 5001, 3) * u.AA, np.ones((10, 3)),
+    ...                                 {"teff": np.linspace(4000, 6000, 10) * u.K})
+    >>> [len(part) for part in training_and_validation(grid, None, 0.2, seed=0)]
+    [8, 2]
+    """
+    from .grid import SpectralGrid
+
+    for name, value in ((train_name, train), ("valid", valid)):
+        if value is not None and not isinstance(value, SpectralGrid):
+            raise error(f"{name} must be a stellarai.grids.SpectralGrid, got "
+                        f"{type(value).__name__}")
+    if valid is None:
+        if not 0 < valid_fraction < 1:
+            raise error(f"valid_fraction must be in (0, 1), got {valid_fraction!r}")
+        train, valid = train.split((1 - valid_fraction, valid_fraction), seed=seed)
+    return train, valid

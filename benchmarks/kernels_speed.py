@@ -18,14 +18,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import gc
 import platform
-import time
 import warnings
 from collections.abc import Callable
 
 import numpy as np
 import torch
+from _timing import best_time
 
 from stellarai.ops.kernels import (
     gaussian_broaden,
@@ -34,28 +33,6 @@ from stellarai.ops.kernels import (
     rotational_broaden,
     uniform_log_grid,
 )
-
-
-def best_time(call: Callable[[], object], repeat: int, min_total: float = 1.0) -> float:
-    """Best seconds per call over at least ``repeat`` samples and ``min_total`` seconds.
-
-    The best sample escapes the stalls of a machine shared with other jobs; the garbage
-    collector is off while timing (as in ``timeit``).
-    """
-    call()  # warm-up
-    best, samples, begin = float("inf"), 0, time.perf_counter()
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        while samples < repeat or time.perf_counter() - begin < min_total:
-            start = time.perf_counter()
-            call()
-            best = min(best, time.perf_counter() - start)
-            samples += 1
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    return best
 
 
 def model_batch(n_rows: int, n_pixels: int, dtype: torch.dtype):

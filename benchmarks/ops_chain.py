@@ -24,15 +24,13 @@ Each figure is the best time per call over at least 10 samples lasting at least 
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import platform
-import time
-from collections.abc import Callable
 
 import astropy.units as u
 import numpy as np
 import torch
+from _timing import best_time
 
 import stellarai
 from stellarai.ops import (
@@ -87,24 +85,6 @@ def build(n_orders: int, oversample: float, star: tuple[torch.Tensor, torch.Tens
     return chain, data, int(grid.numel())
 
 
-def best_time(call: Callable[[], object], repeat: int = 10, min_total: float = 2.0) -> float:
-    """Best seconds per call over at least ``repeat`` samples lasting ``min_total`` in all."""
-    call()
-    call()
-    samples, total = [], 0.0
-    gc.disable()
-    try:
-        while len(samples) < repeat or total < min_total:
-            start = time.perf_counter()
-            call()
-            elapsed = time.perf_counter() - start
-            samples.append(elapsed)
-            total += elapsed
-    finally:
-        gc.enable()
-    return min(samples)
-
-
 def time_chain(n_orders: int, oversample: float, star) -> tuple[int, float, float]:
     chain, data, n_model = build(n_orders, oversample, star)
     free = list(chain.free_parameters().values())
@@ -119,7 +99,7 @@ def time_chain(n_orders: int, oversample: float, star) -> tuple[int, float, floa
         _, model = chain(None, None)
         ((model - data) ** 2 * 1e4).sum().backward()
 
-    return n_model, best_time(forward) * 1e3, best_time(forward_backward) * 1e3
+    return n_model, best_time(forward, 10, 2.0) * 1e3, best_time(forward_backward, 10, 2.0) * 1e3
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,18 +22,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import platform
-import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import astropy.units as u
 import numpy as np
 import specutils
 import torch
+from _timing import best_time
 from astropy.io import fits
 from astropy.nddata import StdDevUncertainty
 from specutils import Spectrum
@@ -75,32 +73,6 @@ def synthetic_orders(n_orders: int = 28, n_pixels: int = 2048):
 
 
 # -------------------------------------------------------------------------------- timing
-
-
-def best_time(call: Callable[[], object], repeat: int, min_total: float = 1.0) -> float:
-    """Best seconds per call over at least ``repeat`` samples and ``min_total`` seconds.
-
-    Fast calls are looped so that each sample lasts at least 20 ms, and sampled until
-    ``min_total`` seconds have passed, so that the best sample escapes the stalls a
-    machine shared with other jobs has. The garbage collector is off (as in ``timeit``).
-    """
-    start = time.perf_counter()
-    call()  # warm-up, also sizes the loop
-    number = max(1, int(0.02 / max(time.perf_counter() - start, 1e-9)))
-    best, samples, begin = float("inf"), 0, time.perf_counter()
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        while samples < repeat or time.perf_counter() - begin < min_total:
-            start = time.perf_counter()
-            for _ in range(number):
-                call()
-            best = min(best, (time.perf_counter() - start) / number)
-            samples += 1
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    return best
 
 
 def max_relative_difference(ours: np.ndarray, reference: np.ndarray,
@@ -225,8 +197,10 @@ def main(argv: list[str] | None = None) -> None:
             warnings.simplefilter("ignore", RuntimeWarning)  # specutils: 1/0 at zero errors
             differences = case.differences()
             for kind in ("fluxc", "linear"):
-                slow = best_time(getattr(case, f"specutils_{kind}"), args.repeat)
-                fast = best_time(getattr(case, f"stellarai_{kind}"), args.repeat)
+                slow = best_time(getattr(case, f"specutils_{kind}"), args.repeat,
+                                 min_sample=0.02)
+                fast = best_time(getattr(case, f"stellarai_{kind}"), args.repeat,
+                                 min_sample=0.02)
                 name = {"fluxc": "flux-conserving", "linear": "linear"}[kind]
                 print(f"{name:<16} {label:<10} {slow * 1e3:>13.3f} {fast * 1e3:>13.3f} "
                       f"{slow / fast:>7.0f}x {differences[kind]:>13.1e}")

@@ -7,7 +7,8 @@ I/O registry (``Spectrum.read`` / ``SpectrumList.read`` then know the stellarai 
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import emulators, errors, flows, grids, io, labels, ops, spectra, synth
+from . import emulators, errors, fitting, flows, grids, io, labels, ops, spectra, synth
+from .fitting import fit
 from .grids import SpectralGrid
 from .io import read_spectrum_list
 from .labels import Label, LabelSpace
@@ -30,6 +31,8 @@ __all__ = [
     "as_order_batch",
     "emulators",
     "errors",
+    "fit",
+    "fitting",
     "flows",
     "grids",
     "io",

@@ -37,7 +37,9 @@ class EmulatorSource(Operator):
         The emulator (not registered as a submodule: the source's torch parameters are the
         labels only, so an optimizer over ``source.parameters()`` never trains the network).
     wavelength : Quantity or array, optional
-        Model grid (default: the emulator's wavelength).
+        Model grid (default: the emulator's wavelength); a 2-D float64 tensor of Angstrom
+        (one row per échelle order, as :func:`~stellarai.ops.model_grid_for` makes) gives
+        one model row per order.
     fixed, bounds, prior : optional
         Overrides of the parameter records, as for :class:`~stellarai.ops.Doppler`.
     **labels
@@ -77,7 +79,11 @@ class EmulatorSource(Operator):
             self._add_parameter(label.name, start[label.name], unit=_parameter_unit(label.unit),
                                 bounds=label.bounds, description=label.description)
         self._finish_parameters(fixed, bounds, prior)
-        grid = emulator._resolve_wavelength(wavelength)
+        if isinstance(wavelength, Tensor) and wavelength.ndim == 2:
+            grid = emulator._resolve_wavelength(wavelength.reshape(-1)).reshape(
+                wavelength.shape)
+        else:
+            grid = emulator._resolve_wavelength(wavelength)
         self._explicit_grid = grid is not None
         self.register_buffer("grid", (emulator._wavelength if grid is None else grid).clone())
 
@@ -93,9 +99,20 @@ class EmulatorSource(Operator):
 
     def forward(self, wavelength: Tensor | None = None, flux: Tensor | None = None
                 ) -> tuple[Tensor, Tensor]:
-        """The emulated ``(grid, flux)`` (float64, flux shape ``(1, n)``); inputs ignored."""
+        """The emulated ``(grid, flux)`` (float64); inputs ignored.
+
+        With scalar labels the flux has shape ``(1, n)`` on a 1-D grid and the grid's shape
+        on a 2-D one (one row per échelle order). Labels with leading dimensions (a batch
+        of stars, as fitters pass them through :meth:`~stellarai.ops.Operator.evaluate`,
+        e.g. shape ``(spectra, 1)``) give ``(spectra, *grid.shape)``.
+        """
         emulator = self.emulator
-        labels = torch.stack([self.tensors[name].reshape(()) for name in
-                              emulator.label_space.names])[None, :]
-        out = emulator.flux(labels, self.grid if self._explicit_grid else None)
-        return self.grid, out.to(torch.float64)
+        values = [self.tensors[name] for name in emulator.label_space.names]
+        batched = any(v.ndim for v in values)
+        labels = torch.stack([v.reshape(-1) for v in torch.broadcast_tensors(*values)], dim=-1)
+        grid = self.grid
+        wavelength = grid.reshape(-1) if self._explicit_grid else None
+        out = emulator.flux(labels, wavelength).to(torch.float64)
+        if batched:
+            return grid, out.reshape(len(labels), *grid.shape)
+        return grid, (out.reshape(grid.shape) if grid.ndim == 2 else out)

@@ -58,8 +58,9 @@ def shift_log_uniform(flux: Tensor, log_step: float, rv: Tensor) -> Tensor:
     log_step : float
         The grid's :math:`\Delta\ln\lambda`.
     rv : torch.Tensor
-        Radial velocity in km/s: a scalar, or one per row (shape ``(rows,)`` matching the
-        rows of ``flux``).
+        Radial velocity in km/s: a scalar, or one per row: any shape that broadcasts
+        against the leading dimensions of ``flux`` (``(rows,)`` for ``(rows, n)``, or
+        ``(spectra, 1)`` for ``(spectra, orders, n)``).
 
     Returns
     -------
@@ -85,6 +86,18 @@ def shift_log_uniform(flux: Tensor, log_step: float, rv: Tensor) -> Tensor:
     [0.0, 0.0, 1.0, 0.0]
     """
     rv = torch.as_tensor(rv, dtype=torch.float64, device=flux.device)
+    if rv.ndim and not (rv.ndim == 1 and flux.ndim <= 2):
+        try:
+            lead = torch.broadcast_shapes(flux.shape[:-1], rv.shape)
+        except RuntimeError:
+            raise OperatorError(
+                f"Doppler: radial velocities of shape {tuple(rv.shape)} do not broadcast "
+                f"against the leading dimensions of the flux, shape {tuple(flux.shape)}"
+            ) from None
+        n = flux.shape[-1]
+        rows = shift_log_uniform(flux.expand(*lead, n).reshape(-1, n), log_step,
+                                 rv.expand(lead).reshape(-1))
+        return rows.reshape(*lead, n)
     pixels = torch.log(doppler_factor(rv)) / log_step
     whole = torch.floor(pixels.detach())
     t = (1 - (pixels - whole)).to(flux.dtype)

@@ -135,9 +135,18 @@ class Telluric(TabulatedFactor):
         return cls(wavelength, transmission, **kwargs)
 
     def _shift(self) -> Tensor:
-        return doppler_factor(self.tensors["rv"])
+        factor = doppler_factor(self.tensors["rv"])
+        return factor[..., None] if factor.ndim else factor
 
     def factor(self, wavelength: Tensor) -> Tensor:
-        """Transmission ** strength at ``wavelength`` (Angstrom, observatory frame)."""
+        """Transmission ** strength at ``wavelength`` (Angstrom, observatory frame).
+
+        A ``strength`` (or ``rv``) with leading dimensions (one value per row, or per
+        spectrum as ``(spectra, 1)``) broadcasts against the leading dimensions of
+        ``wavelength``.
+        """
         transmission = self.lookup(wavelength)
-        return torch.exp(self.tensors["strength"] * torch.log(transmission.clamp_min(_TINY)))
+        strength = self.tensors["strength"]
+        if strength.ndim:
+            strength = strength[..., None]
+        return torch.exp(strength * torch.log(transmission.clamp_min(_TINY)))

@@ -7,7 +7,7 @@ I/O registry (``Spectrum.read`` / ``SpectrumList.read`` then know the stellarai 
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import emulators, errors, fitting, flows, grids, io, labels, ops, spectra, synth
+from . import emulators, errors, fitting, flows, grids, io, labels, lines, ops, spectra, synth
 from .fitting import fit
 from .grids import SpectralGrid
 from .io import read_spectrum_list
@@ -37,6 +37,7 @@ __all__ = [
     "grids",
     "io",
     "labels",
+    "lines",
     "ops",
     "read_spectrum_list",
     "spectra",

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-import torch
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 HPF_FILES = sorted((SHARED_DATA / "hpf").glob("Goldilocks_*.spectra.fits"))
@@ -24,17 +23,3 @@ def igrins_file():
     if not IGRINS_FILE.exists():
         pytest.skip(f"real IGRINS spectrum not found at {IGRINS_FILE} (../shared absent)")
     return IGRINS_FILE
-
-
-@pytest.fixture(autouse=True, scope="session")
-def one_torch_thread():
-    """Run the suite on one torch thread.
-
-    The tests use small models and tensors; on a machine whose two CPUs are shared with
-    other jobs, torch's parallel regions wait for descheduled threads and run 10-1000 times
-    slower than on one thread.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

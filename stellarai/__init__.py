@@ -7,7 +7,7 @@ I/O registry (``Spectrum.read`` / ``SpectrumList.read`` then know the stellarai 
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import emulators, errors, fitting, flows, grids, io, labels, lines, ops, spectra, synth
+from . import domain, emulators, errors, fitting, flows, grids, io, labels, lines, ops, spectra, synth
 from .fitting import fit
 from .grids import SpectralGrid
 from .io import read_spectrum_list
@@ -29,6 +29,7 @@ __all__ = [
     "Synthesizer",
     "__version__",
     "as_order_batch",
+    "domain",
     "emulators",
     "errors",
     "fit",

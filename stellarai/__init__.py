@@ -8,7 +8,7 @@ I/O registry (``Spectrum.read`` / ``SpectrumList.read`` then know the stellarai 
 from importlib.metadata import PackageNotFoundError, version
 
 from . import domain, emulators, errors, fitting, flows, grids, io, labels, lines, ops, spectra, synth
-from .fitting import fit
+from .fitting import fit, fit_many
 from .grids import SpectralGrid
 from .io import read_spectrum_list
 from .labels import Label, LabelSpace
@@ -33,6 +33,7 @@ __all__ = [
     "emulators",
     "errors",
     "fit",
+    "fit_many",
     "fitting",
     "flows",
     "grids",

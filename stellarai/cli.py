@@ -96,6 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     from .emulators.cli import add_train_parser
 
     add_train_parser(commands)
+
+    from .fitting.cli import add_demo_parser, add_fit_parser
+
+    add_fit_parser(commands)
+    add_demo_parser(commands)
     return parser
 
 

@@ -7,14 +7,18 @@
   :meth:`SpectrumFitter.fit_batch` fits many spectra in the same torch passes.
 - :class:`FitResult`: parameter table, covariance, chi-square per order, model and
   residuals as SpectrumLists, plot, write, to_dict/from_dict.
+- :func:`fit_many`: many spectra, vectorized, optionally over a dask cluster;
+  :func:`simulate_hpf_observation`: a synthetic HPF observation with known labels.
 - :class:`FitProblem`: the forward model and chi-square behind a fit.
 """
 
 from .errors import FitError, FitInputError
 from .fitter import SpectrumFitter, fit
+from .many import fit_many, results_table
 from .optimize import OptimizeResult, minimize_newton
 from .problem import FitProblem, chebyshev_basis
 from .result import FitResult
+from .simulate import hpf_pixel_wavelengths, simulate_hpf_observation, simulate_observation
 
 __all__ = [
     "FitError",
@@ -25,5 +29,10 @@ __all__ = [
     "SpectrumFitter",
     "chebyshev_basis",
     "fit",
+    "fit_many",
+    "hpf_pixel_wavelengths",
     "minimize_newton",
+    "results_table",
+    "simulate_hpf_observation",
+    "simulate_observation",
 ]

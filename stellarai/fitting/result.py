@@ -270,13 +270,14 @@ class FitResult:
         import matplotlib.pyplot as plt
 
         rows = list(range(len(self.orders)) if orders is None else orders)
-        figure = plt.figure(figsize=figsize or (8, 2.6 * len(rows)))
-        grid = figure.add_gridspec(2 * len(rows), 1, height_ratios=[3, 1] * len(rows),
-                                   hspace=0.08)
+        figure = plt.figure(figsize=figsize or (8, 3.0 * len(rows)))
+        # one block per order (its own wavelength axis, labelled under its residuals)
+        blocks = figure.add_gridspec(len(rows), 1, hspace=0.45)
         unit = f" [{self.flux_unit}]" if self.flux_unit else ""
         for k, i in enumerate(rows):
-            top = figure.add_subplot(grid[2 * k])
-            bottom = figure.add_subplot(grid[2 * k + 1], sharex=top)
+            panels = blocks[k].subgridspec(2, 1, height_ratios=[3, 1], hspace=0.06)
+            top = figure.add_subplot(panels[0])
+            bottom = figure.add_subplot(panels[1], sharex=top)
             good = ~self.mask[i] & np.isfinite(self.sigma[i]) & (self.sigma[i] > 0)
             x = self.wavelength[i]
             top.plot(x[good], self.flux[i][good], ".", ms=2, color="0.5", label="data")
@@ -289,9 +290,9 @@ class FitResult:
             bottom.plot(x[good], pull, ".", ms=2, color="C3")
             bottom.axhline(0, color="k", lw=0.5)
             bottom.set_ylabel("resid./sigma")
+            bottom.set_xlabel("vacuum wavelength [Angstrom]", fontsize="small")
             if k == 0:
                 top.legend(loc="lower left", fontsize="small")
-        bottom.set_xlabel("vacuum wavelength [Angstrom]")
         return figure
 
     def corner(self, **kwargs: Any) -> Any:

@@ -7,7 +7,7 @@ I/O registry (``Spectrum.read`` / ``SpectrumList.read`` then know the stellarai 
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import domain, emulators, errors, fitting, flows, grids, io, labels, lines, ops, spectra, synth
+from . import domain, emulators, errors, fitting, flows, foundation, grids, io, labels, lines, ops, spectra, synth
 from .fitting import fit, fit_many
 from .grids import SpectralGrid
 from .io import read_spectrum_list
@@ -36,6 +36,7 @@ __all__ = [
     "fit_many",
     "fitting",
     "flows",
+    "foundation",
     "grids",
     "io",
     "labels",

@@ -55,6 +55,9 @@ def test_evaluable_between_training_pixels(trained: tuple) -> None:
 def test_chunked_equals_unchunked() -> None:
     grid = toy_grid(5, n_pix=300)
     emu = TransformerPayne(grid.label_space, grid.wavelength, **SMALL)
+    assert torch.equal(emu(grid.label_array), torch.ones(5, 300))  # untrained: continuum
+    with torch.no_grad():
+        emu.module.head.weight.normal_()  # so that the flux depends on labels and pixels
     labels = torch.tensor(grid.label_array)
     at_once = emu(labels)
     emu.max_elements = 64 * 70  # 70 pixels per chunk (width 64), one spectrum at a time
@@ -116,3 +119,36 @@ def test_encoding() -> None:
     assert enc.angular().dtype == torch.float64
     with pytest.raises(EmulatorError, match="0 < min_period < max_period"):
         SinusoidalEncoding(3, 1e-2, 1e-4)
+
+
+def test_query_knots_learn_a_wavelength_table_and_round_trip(tmp_path) -> None:
+    grid = toy_grid(4, n_pix=120)
+    emu = TransformerPayne(grid.label_space, grid.wavelength, **SMALL, n_knots=60)
+    labels = torch.tensor(grid.label_array)
+    with torch.no_grad():
+        emu.module.head.weight.normal_()  # the head starts at zero: flux 1 everywhere
+    before = emu(labels)
+    with torch.no_grad():  # knots start at zero; a bump at one knot moves only nearby pixels
+        emu.module.knots[30].normal_()
+    diff = (emu(labels) - before).abs().amax(0)
+    wl = emu._wavelength
+    pos = (torch.log(wl) - np.log(wl[0].item())) / np.log(wl[-1].item() / wl[0].item()) * 59
+    near = (pos - 30).abs() < 1
+    assert bool((diff[~near] == 0).all()) and bool((diff[near] > 0).any())
+    emu.save(tmp_path / "knots")
+    again = load(tmp_path / "knots")
+    assert again.architecture()["n_knots"] == 60
+    assert torch.equal(again(labels), emu(labels))
+    assert any(p is emu.module.knots for p in emu.finetune_parameters(query=True))
+    with pytest.raises(EmulatorError, match=r"n_knots must be 0 \(no knots\) or an integer"):
+        TransformerPayne(grid.label_space, grid.wavelength, **SMALL, n_knots=1)
+
+
+def test_architecture_without_knots_entry_still_loads() -> None:
+    grid = toy_grid(2, n_pix=50)
+    emu = TransformerPayne(grid.label_space, grid.wavelength, **SMALL)
+    old = {k: v for k, v in emu.architecture().items() if k != "n_knots"}  # older sidecar
+    again = TransformerPayne._from_architecture(emu.label_space, emu.wavelength, old)
+    assert again.module.knots is None
+    again.module.load_state_dict(emu.module.state_dict())
+    assert torch.equal(again(grid.label_array), emu(grid.label_array))

@@ -5,9 +5,13 @@ Labels become tokens, one per label: :math:`t_i = e_i\,z_i + o_i`, a learned emb
 (without it a label at the centre of its range, :math:`z_i = 0`, would give a zero
 token). The wavelength becomes a multi-scale sinusoidal encoding of :math:`\ln\lambda`
 (:class:`~stellarai.emulators.SinusoidalEncoding`), projected to the model width: the
-query. A stack of blocks follows; in each, the query cross-attends to the label tokens
+query; optionally (``n_knots``) plus learned features linearly interpolated between
+knots in :math:`\ln\lambda`, a per-wavelength memory (a departure from the paper). A
+stack of blocks follows; in each, the query cross-attends to the label tokens
 (pre-LayerNorm, multi-head) and passes through an MLP, both residual. A LayerNorm and a
-linear head give the normalized flux (the head's bias starts at 1, the continuum).
+linear head give the normalized flux; the head starts at zero weights and a bias of 1,
+so an untrained network returns the continuum exactly (with the default random head
+the network first spends many steps unlearning per-pixel noise of order 0.5).
 
 The tokens do not depend on wavelength, so each block's keys and values are computed once
 per spectrum (:meth:`TransformerPayneNet.context`) and reused for every pixel: the cost
@@ -81,7 +85,7 @@ class CrossAttentionBlock(nn.Module):
 
 
 class TransformerPayneNet(nn.Module):
-    """The TransformerPayne network: ``forward(z, wavelength)`` → flux.
+    r"""The TransformerPayne network: ``forward(z, wavelength)`` → flux.
 
     Parameters
     ----------
@@ -91,11 +95,18 @@ class TransformerPayneNet(nn.Module):
         The wavelength encoding.
     d_model, n_blocks, n_heads, mlp_hidden : int
         Width, depth, attention heads and MLP width.
+    n_knots : int
+        Learned query features on this many knots (0: none).
+    knot_range : (float, float)
+        :math:`\ln\lambda` (Angstrom) of the first and last knot.
     """
 
     def __init__(self, n_labels: int, encoding: SinusoidalEncoding, *, d_model: int = 128,
-                 n_blocks: int = 4, n_heads: int = 4, mlp_hidden: int = 256) -> None:
+                 n_blocks: int = 4, n_heads: int = 4, mlp_hidden: int = 256,
+                 n_knots: int = 0, knot_range: tuple[float, float] = (0.0, 1.0)) -> None:
         super().__init__()
+        self.knot_range = (float(knot_range[0]), float(knot_range[1]))
+        self.knots = nn.Parameter(torch.zeros(n_knots, d_model)) if n_knots > 1 else None
         self.label_embedding = nn.Parameter(torch.randn(n_labels, d_model))
         self.label_identity = nn.Parameter(0.1 * torch.randn(n_labels, d_model))
         self.encoding = encoding
@@ -104,12 +115,23 @@ class TransformerPayneNet(nn.Module):
                                     for _ in range(n_blocks))
         self.norm_out = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, 1)
-        with torch.no_grad():
+        with torch.no_grad():  # start at the continuum exactly: zero weights, bias 1
+            self.head.weight.zero_()
             self.head.bias.fill_(1.0)
 
     def tokens(self, z: Tensor) -> Tensor:
         """Label tokens ``(b, n_labels, d)`` from scaled labels ``(b, n_labels)``."""
         return z[..., None] * self.label_embedding + self.label_identity
+
+    def knot_features(self, wavelength: Tensor) -> Tensor:
+        """Learned query features at ``wavelength``, linear between knots uniform in ln λ."""
+        low, high = self.knot_range
+        n = self.knots.shape[0]
+        pos = (torch.log(wavelength.to(torch.float64)) - low) / (high - low) * (n - 1)
+        pos = pos.clamp(0, n - 1)
+        left = pos.floor().long().clamp(max=n - 2)
+        frac = (pos - left).to(self.knots.dtype)[..., None]
+        return self.knots[left] * (1 - frac) + self.knots[left + 1] * frac
 
     def context(self, z: Tensor) -> Context:
         """Every block's keys and values for scaled labels ``z`` (once per spectrum)."""
@@ -121,6 +143,8 @@ class TransformerPayneNet(nn.Module):
         if context is None:
             context = self.context(z)
         x = self.query_in(self.encoding(wavelength).to(self.query_in.weight.dtype))
+        if self.knots is not None:
+            x = x + self.knot_features(wavelength).to(x.dtype)
         if x.ndim == 2:
             x = x.expand(z.shape[0], -1, -1)
         for block, (key, value) in zip(self.blocks, context, strict=True):
@@ -145,6 +169,14 @@ class TransformerPayne(SpectralEmulator):
         Width, number of blocks, attention heads, MLP width.
     n_frequencies : int
         Periods in the sinusoidal wavelength encoding.
+    n_knots : int
+        Learned query features on this many knots uniform in :math:`\ln\lambda` over
+        ``wavelength_range``, linearly interpolated and added to the projected encoding
+        (0, the default: none, the paper's query). About one knot per training pixel
+        gives the network a per-wavelength memory of where lines sit, which the
+        sinusoidal encoding alone must otherwise build up through its blocks; the
+        emulator stays evaluable at any wavelength, at the cost of ``n_knots * d_model``
+        parameters. See the accuracy benchmark in the docs.
     min_period, max_period : float, optional
         Shortest and longest encoding period in :math:`\ln\lambda`; defaults: four median
         pixel steps of ``wavelength`` (a period its samples resolve well; shorter ones
@@ -182,7 +214,8 @@ class TransformerPayne(SpectralEmulator):
                  wavelength_range: Sequence[float] | None = None, d_model: int = 128,
                  n_blocks: int = 4, n_heads: int = 4, mlp_hidden: int = 256,
                  n_frequencies: int = 32, min_period: float | None = None,
-                 max_period: float | None = None, train_pixels: int = 256, seed: int = 0,
+                 max_period: float | None = None, n_knots: int = 0, train_pixels: int = 256,
+                 seed: int = 0,
                  flux_unit: Any = u.dimensionless_unscaled,
                  provenance: Mapping[str, Any] | None = None,
                  max_elements: int = DEFAULT_MAX_ELEMENTS) -> None:
@@ -202,18 +235,23 @@ class TransformerPayne(SpectralEmulator):
         self._settings = {"d_model": int(d_model), "n_blocks": int(n_blocks),
                           "n_heads": int(n_heads), "mlp_hidden": int(mlp_hidden),
                           "n_frequencies": int(n_frequencies), "min_period": float(min_period),
-                          "max_period": float(max_period),
+                          "max_period": float(max_period), "n_knots": int(n_knots),
                           "reference": 0.5 * (math.log(low) + math.log(high)),
                           "wavelength_range": [low, high], "train_pixels": int(train_pixels),
                           "seed": int(seed)}
         if train_pixels < 1:
             raise EmulatorError(f"train_pixels must be a positive integer, got {train_pixels!r}")
+        if isinstance(n_knots, bool) or not isinstance(n_knots, int) or n_knots < 0 \
+                or n_knots == 1:
+            raise EmulatorError(f"n_knots must be 0 (no knots) or an integer >= 2, got "
+                                f"{n_knots!r}")
         encoding = SinusoidalEncoding(int(n_frequencies), float(min_period), float(max_period),
                                       reference=self._settings["reference"])
         with seeded(int(seed)):
             module = TransformerPayneNet(len(label_space), encoding, d_model=int(d_model),
                                          n_blocks=int(n_blocks), n_heads=int(n_heads),
-                                         mlp_hidden=int(mlp_hidden))
+                                         mlp_hidden=int(mlp_hidden), n_knots=int(n_knots),
+                                         knot_range=(math.log(low), math.log(high)))
         super().__init__(label_space, module, wavelength=grid, flux_unit=flux_unit,
                          provenance=provenance, max_elements=max_elements)
 
@@ -273,7 +311,7 @@ class TransformerPayne(SpectralEmulator):
         head : bool
             Include the output LayerNorm and head (default True).
         query : bool
-            Include the wavelength projection ``query_in``.
+            Include the wavelength projection ``query_in`` (and the query knots, if any).
         labels : bool
             Include the label embeddings.
 
@@ -303,6 +341,7 @@ class TransformerPayne(SpectralEmulator):
             params += [*net.norm_out.parameters(), *net.head.parameters()]
         if query:
             params += list(net.query_in.parameters())
+            params += [] if net.knots is None else [net.knots]
         if labels:
             params += [net.label_embedding, net.label_identity]
         if not params:
@@ -325,7 +364,9 @@ class TransformerPayne(SpectralEmulator):
                            architecture: Mapping[str, Any], **kwargs: Any) -> TransformerPayne:
         keys = ("d_model", "n_blocks", "n_heads", "mlp_hidden", "n_frequencies", "min_period",
                 "max_period", "wavelength_range", "train_pixels", "seed")
-        emulator = cls(label_space, wavelength, **{k: architecture[k] for k in keys}, **kwargs)
+        settings = {k: architecture[k] for k in keys}
+        settings["n_knots"] = int(architecture.get("n_knots", 0))  # files from before knots
+        emulator = cls(label_space, wavelength, **settings, **kwargs)
         emulator._settings["reference"] = float(architecture["reference"])
         emulator._module.encoding.reference = float(architecture["reference"])
         return emulator

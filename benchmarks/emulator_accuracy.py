@@ -1,0 +1,293 @@
+"""The Payne vs TransformerPayne on synthesized spectra with many labels: flux error and labels.
+
+Grids come from the package's own synthesizer (:class:`stellarai.synth.Synthesizer`, its
+default line list) over 5,000 pixels uniform in ln wavelength (R = 60,000 per pixel,
+5000–5434 Angstrom, about 1,060 lines) with 14 labels: Teff, log g, [Fe/H], vmic and ten
+individual [X/H] (C, Mg, Al, Si, Ca, Ti, V, Cr, Mn, Ni), drawn uniformly (FGK dwarfs and
+subgiants). Both backends train on nested training sets of increasing size with the
+same number of AdamW steps and are scored on the same held-out spectra:
+
+1. median and 95th-percentile absolute flux error;
+2. label precision: the first ``--n-fit`` held-out spectra get Gaussian noise at SNR 100
+   and each emulator fits all 14 labels by a batched Levenberg–Marquardt least-squares
+   fit (Jacobian by finite differences, within the label box) from ``--starts`` starts
+   (the centre of the label box, then random points; the lowest chi-square is kept);
+   the table gives the scatter (std) of recovered − true per label, as in Różański et
+   al. (2024).
+
+Grids are cached as HDF5 files under ``--cache`` (synthesis takes about two minutes),
+so reruns only train. Heavy, run it under ``nice``. Usage::
+
+    nice -n 15 python benchmarks/emulator_accuracy.py --cache /tmp/emuacc \\
+        [--sizes 500 2000 8000] [--steps 1000] [--write docs/includes/bench_emulator_accuracy.rst]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import time
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+import torch
+from emulators import rst_table  # sibling script (benchmarks/emulators.py)
+
+from stellarai.emulators import PayneEmulator, Trainer, TransformerPayne
+from stellarai.grids import SpectralGrid, generate_grid
+from stellarai.synth import LineList, Synthesizer
+from stellarai.synth.parameters import synth_label_space
+
+ELEMENTS = ("c", "mg", "al", "si", "ca", "ti", "v", "cr", "mn", "ni")
+R, LOW, N_PIX = 60_000, 5000.0, 5_000
+PAYNE = {"hidden": (300, 300)}
+TRANSFORMER = {"d_model": 64, "n_blocks": 3, "n_heads": 4, "mlp_hidden": 128,
+               "n_frequencies": 32, "train_pixels": 256}
+BATCH = 32
+LABEL_NAMES = {"teff": "Teff (K)", "logg": "log g", "feh": "[Fe/H]", "vmic": "vmic (km/s)"}
+
+
+def synthesizer() -> Synthesizer:
+    """The synthesizer of every grid: 14 labels, 5,000 pixels."""
+    space = synth_label_space([f"{x}_h" for x in ELEMENTS], alpha=False, bounds=(-1.0, 0.5))
+    for name, low, high in (("teff", 4000, 7000), ("logg", 3.5, 5.0), ("feh", -1.0, 0.5),
+                            ("vmic", 0.5, 2.5)):
+        space = space.with_bounds(name, low, high)
+    high = LOW * math.exp((N_PIX - 1) / R)
+    return Synthesizer(LineList.default([LOW - 30, high + 30] * u.AA), [LOW, high] * u.AA,
+                       resolving_power=R, label_space=space, dtype=torch.float32)
+
+
+def cached_grid(synth: Synthesizer, n: int, seed: int, cache: Path, progress: bool
+                ) -> SpectralGrid:
+    """``n`` spectra, labels drawn uniformly with ``seed``; read from or written to ``cache``."""
+    path = cache / f"grid_n{n}_seed{seed}_pix{N_PIX}.h5"
+    if not path.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        generate_grid(synth, n, method="random", seed=seed, progress=progress,
+                      out=path).close()
+    return SpectralGrid.read(path)
+
+
+def train(cls: type, settings: dict, grid: SpectralGrid, valid: SpectralGrid, steps: int,
+          lr: float) -> tuple[object, float]:
+    """An emulator trained for about ``steps`` AdamW steps; and the wall time."""
+    emu = cls(grid.label_space, grid.wavelength, **settings)
+    if cls is PayneEmulator:  # start at the continuum, as TransformerPayne's head does
+        with torch.no_grad():
+            emu.module.layers[-1].bias.fill_(1.0)
+    epochs = max(1, round(steps * BATCH / len(grid)))
+    tic = time.perf_counter()
+    Trainer(emu, epochs=epochs, batch_size=BATCH, lr=lr, patience=None, progress=False,
+            threads=None).fit(grid, valid)
+    return emu, time.perf_counter() - tic
+
+
+def predict(emu: object, z: torch.Tensor) -> torch.Tensor:
+    """Flux of scaled labels ``z`` on the emulator's own wavelength grid (no checks)."""
+    with torch.no_grad():
+        return torch.cat([emu._evaluate(part, None) for part in z.split(200)])
+
+
+def fit_labels(emu: object, flux: torch.Tensor, starts: list[torch.Tensor], iterations: int
+               ) -> torch.Tensor:
+    """Scaled labels minimizing the squared residuals, by batched Levenberg–Marquardt.
+
+    Each start is iterated for ``iterations`` steps within the label box (±0.5); the
+    solution with the lowest chi-square is kept per spectrum. The Jacobian comes from
+    forward differences (step 1e-3 of the box).
+    """
+    n, k = flux.shape[0], len(emu.label_space)
+    best_z, best_chi = None, torch.full((n,), math.inf, dtype=torch.float64)
+    eye = torch.eye(k, dtype=torch.float64)
+    for z in starts:
+        z = z.clone().to(torch.float64)
+        damp = torch.full((n,), 1e-2, dtype=torch.float64)
+        model = predict(emu, z.float()).double()
+        chi = ((flux - model) ** 2).sum(-1)
+        for _ in range(iterations):
+            h = 1e-3
+            shifted = z[:, None, :] + h * eye  # (n, k, k)
+            shifted = torch.where(shifted > 0.5, z[:, None, :] - h * eye, shifted)
+            sign = torch.where(shifted.diagonal(dim1=1, dim2=2) > z, 1.0, -1.0)
+            moved = predict(emu, shifted.reshape(-1, k).float()).double().view(n, k, -1)
+            jac = (moved - model[:, None, :]) / (h * sign[..., None])  # (n, k, p)
+            jtj = jac @ jac.transpose(1, 2)
+            grad = jac @ (flux - model)[..., None]
+            lhs = jtj + damp[:, None, None] * torch.diag_embed(jtj.diagonal(dim1=1, dim2=2))
+            trial = (z + torch.linalg.solve(lhs, grad)[..., 0]).clamp(-0.5, 0.5)
+            trial_model = predict(emu, trial.float()).double()
+            trial_chi = ((flux - trial_model) ** 2).sum(-1)
+            better = trial_chi < chi
+            z = torch.where(better[:, None], trial, z)
+            model = torch.where(better[:, None], trial_model, model)
+            chi = torch.where(better, trial_chi, chi)
+            damp = torch.where(better, damp / 3, damp * 4)
+        if best_z is None:
+            best_z = z
+        take = chi < best_chi
+        best_z = torch.where(take[:, None], z, best_z)
+        best_chi = torch.where(take, chi, best_chi)
+    return best_z
+
+
+def label_scatter(emu: object, test: SpectralGrid, n_fit: int, iterations: int,
+                  n_starts: int, snr: float = 100.0) -> np.ndarray:
+    """Std of recovered − true labels (canonical units) over ``n_fit`` noisy test spectra."""
+    space = emu.label_space
+    gen = torch.Generator().manual_seed(7)
+    clean = torch.as_tensor(np.asarray(test.flux[:n_fit]), dtype=torch.float64)
+    noisy = clean + torch.randn(clean.shape, generator=gen, dtype=torch.float64) / snr
+    starts = [torch.zeros(n_fit, len(space), dtype=torch.float64)]
+    starts += [torch.rand(n_fit, len(space), generator=gen, dtype=torch.float64) - 0.5
+               for _ in range(n_starts - 1)]
+    z = fit_labels(emu, noisy, starts, iterations)
+    recovered = space.unscale(z.numpy())
+    return np.std(recovered - test.label_array[:n_fit], axis=0)
+
+
+def flux_errors(emu: object, test: SpectralGrid) -> tuple[float, float]:
+    z = torch.as_tensor(emu.label_space.scale(test.label_array), dtype=torch.float32)
+    error = np.abs(predict(emu, z).numpy() - np.asarray(test.flux))
+    return float(np.median(error)), float(np.percentile(error, 95))
+
+
+def label_title(name: str) -> str:
+    return LABEL_NAMES.get(name, f"[{name.split('_')[0].capitalize()}/H]")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", type=Path, required=True)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 8000])
+    parser.add_argument("--pool", type=int, default=8000,
+                        help="spectra synthesized for training; the sizes are its first rows")
+    parser.add_argument("--test", type=int, default=1000)
+    parser.add_argument("--valid", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--lr-payne", type=float, default=2e-3)
+    parser.add_argument("--lr-tp", type=float, default=2e-3)
+    parser.add_argument("--n-fit", type=int, default=24)
+    parser.add_argument("--fit-iter", type=int, default=7)
+    parser.add_argument("--starts", type=int, default=1,
+                        help="fit starts: the centre of the label box, then random points")
+    parser.add_argument("--fit-sizes", type=int, nargs="*", default=None,
+                        help="training sizes whose emulators fit labels (default: largest)")
+    parser.add_argument("--payne-walltime", action="store_true",
+                        help="at the largest size, also train The Payne for TP's wall time")
+    parser.add_argument("--knots", type=int, default=N_PIX)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--write", type=Path, default=None)
+    args = parser.parse_args()
+    if max(args.sizes) > args.pool:
+        parser.error(f"--sizes must not exceed --pool ({args.pool})")
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    transformer = {**TRANSFORMER, "n_knots": args.knots}
+    synth = synthesizer()
+    pool = cached_grid(synth, args.pool, 1, args.cache, True)
+    test = cached_grid(synth, args.test, 2, args.cache, True)
+    valid = cached_grid(synth, args.valid, 3, args.cache, True)
+    print(f"grids ready ({time.perf_counter() - start:.0f} s)", flush=True)
+    rows, scatter = [], {}
+    fit_sizes = set(args.fit_sizes or [max(args.sizes)])
+    for size in sorted(args.sizes):
+        train_grid = pool[:size]
+        result = {}
+        runs = [("payne", PayneEmulator, PAYNE, args.lr_payne, args.steps),
+                ("tp", TransformerPayne, transformer, args.lr_tp, args.steps)]
+        if args.payne_walltime and size == max(args.sizes):
+            runs.append(("payne_wall", PayneEmulator, PAYNE, args.lr_payne, None))
+        for name, cls, settings, lr, steps in runs:
+            if steps is None:  # as many Payne steps as fit in TransformerPayne's time
+                steps = round(args.steps * result["tp"][2] / result["payne"][2])
+            emu, seconds = train(cls, settings, train_grid, valid, steps, lr)
+            median, p95 = flux_errors(emu, test)
+            result[name] = (median, p95, seconds, emu.n_parameters(), steps)
+            print(f"n={size} {name}: median {median:.2e} p95 {p95:.2e} ({steps} steps, "
+                  f"{seconds:.0f} s)", flush=True)
+            if size in fit_sizes and name in ("payne", "tp"):
+                tic = time.perf_counter()
+                scatter[(size, name)] = label_scatter(emu, test, args.n_fit, args.fit_iter,
+                                                        args.starts)
+                print(f"  label scatter ({time.perf_counter() - tic:.0f} s): "
+                      + " ".join(f"{x:.3g}" for x in scatter[(size, name)]), flush=True)
+        rows.append((size, result))
+    total = time.perf_counter() - start
+    machine = (f"{platform.platform()}, {platform.processor() or platform.machine()}, "
+               f"Python {platform.python_version()}, torch {torch.__version__} "
+               f"({args.threads} thread), {total / 60:.0f} min in all")
+    print(machine)
+    if args.write is not None:
+        write(args, rows, scatter, synth, machine)
+
+
+def write(args: argparse.Namespace, rows: list, scatter: dict, synth: Synthesizer,
+          machine: str) -> None:
+    names = synth.label_space.names
+    acc = [[f"{size:,}", f"{r['payne'][0]:.2e}", f"{r['payne'][1]:.2e}", f"{r['tp'][0]:.2e}",
+            f"{r['tp'][1]:.2e}", f"{r['payne'][0] / r['tp'][0]:.2f}",
+            f"{r['payne'][2]:.0f} / {r['tp'][2]:.0f}"] for size, r in rows]
+    size, last = rows[-1]
+    if "payne_wall" in last:
+        wall = last["payne_wall"]
+        acc.append([f"{size:,}, Payne for TP's time ({wall[4]:,} steps)", f"{wall[0]:.2e}",
+                    f"{wall[1]:.2e}", f"{last['tp'][0]:.2e}", f"{last['tp'][1]:.2e}",
+                    f"{wall[0] / last['tp'][0]:.2f}", f"{wall[2]:.0f} / {last['tp'][2]:.0f}"])
+    sizes = sorted({s for s, _ in scatter})
+    lab = [[label_title(n)] + [f"{scatter[(s, b)][i]:.3g}" for s in sizes
+                               for b in ("payne", "tp")] for i, n in enumerate(names)]
+    header = ["Label"] + [f"{b} ({s:,} spectra)" for s in sizes for b in ("Payne", "TP")]
+    n_payne, n_tp = rows[0][1]["payne"][3], rows[0][1]["tp"][3]
+    fit_sizes = f"--fit-sizes {' '.join(map(str, args.fit_sizes))} " if args.fit_sizes else ""
+    command = (f"nice -n 15 python benchmarks/emulator_accuracy.py --cache CACHE --sizes "
+               f"{' '.join(map(str, args.sizes))} --test {args.test} --steps {args.steps} "
+               f"--valid {args.valid} --n-fit {args.n_fit} --fit-iter {args.fit_iter} "
+               f"--starts {args.starts} "
+               f"{fit_sizes}"
+               f"--knots {args.knots} "
+               f"--lr-payne {args.lr_payne:g} --lr-tp {args.lr_tp:g} "
+               f"{'--payne-walltime ' if args.payne_walltime else ''}"
+               f"--threads {args.threads} --write {args.write}")
+    text = "\n".join([
+        "Emulator accuracy: The Payne vs TransformerPayne on 14 labels",
+        "==============================================================",
+        "",
+        ".. code-block:: bash",
+        "",
+        f"    {command}",
+        "",
+        f"Machine: {machine} (two cores shared with other jobs). Grids from "
+        f"``stellarai.synth.Synthesizer`` with its default line list: {N_PIX:,} pixels, "
+        f"5000–5434 Angstrom (R = 60,000 per pixel), labels Teff 4000–7000 K, log g "
+        f"3.5–5, [Fe/H] and ten [X/H] ({', '.join(x.capitalize() for x in ELEMENTS)}) "
+        f"in −1…0.5 dex, vmic 0.5–2.5 km/s, drawn uniformly; nested training sets; "
+        f"{args.test:,} held-out spectra. Both backends: {args.steps:,} AdamW steps of "
+        f"{BATCH} spectra, cosine schedule (peak learning rate {args.lr_payne:g} for The "
+        f"Payne, {args.lr_tp:g} for TransformerPayne). The Payne: two hidden layers of 300 "
+        f"({n_payne:,} parameters); TransformerPayne: d=64, 3 blocks, 4 heads, MLP 128, "
+        f"32 encoding periods, {args.knots:,} query knots, "
+        f"{TRANSFORMER['train_pixels']} random pixels per spectrum per step "
+        f"({n_tp:,} parameters).",
+        "",
+        rst_table("Absolute flux error on the held-out spectra",
+                  ["Training spectra", "Payne median", "Payne 95th pct.", "TP median",
+                   "TP 95th pct.", "Median ratio Payne / TP", "Training s (Payne / TP)"],
+                  acc),
+        f"Label precision: std of recovered − true labels for the first {args.n_fit} "
+        f"held-out spectra with Gaussian noise at SNR 100, each fitted by its emulator "
+        f"(batched Levenberg–Marquardt, finite-difference Jacobian, {args.fit_iter} "
+        f"iterations from {args.starts} start(s): the centre of the label box, then random "
+        f"points).",
+        "",
+        rst_table("Label scatter (std of recovered − true), by training-set size", header,
+                  lab),
+    ])
+    args.write.write_text(text, encoding="utf-8")
+    print(f"wrote {args.write}")
+
+
+if __name__ == "__main__":
+    main()

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from ..grids import SpectralGrid
 
-__all__ = ["Trainer", "TrainingHistory", "learning_rate"]
+__all__ = ["BestWeights", "Trainer", "TrainingHistory", "learning_rate"]
 
 Schedule = Literal["cosine", "onecycle", "constant"]
 _CHECKPOINT_FORMAT = "stellarai.emulator-checkpoint"
@@ -153,6 +153,60 @@ class TrainingHistory:
         return fig
 
 
+class BestWeights:
+    """Early stopping: keeps the weights of the best validation epoch, counts the others.
+
+    Every trainer of the package (emulators, flows, the foundation model, domain
+    translation) calls :meth:`update` once per epoch, after appending the epoch's
+    validation loss to its history.
+
+    Parameters
+    ----------
+    patience : int or None
+        Stop after this many epochs without a lower validation loss (None: never).
+    bad_epochs : int
+        Epochs without improvement so far (restored from a checkpoint).
+    state : dict of str to Tensor, optional
+        The best weights so far (restored from a checkpoint).
+
+    Examples
+    --------
+    >>> history, keeper = TrainingHistory(), BestWeights(patience=1)
+    >>> net = torch.nn.Linear(1, 1)
+    >>> for loss in (0.5, 0.4, 0.45):
+    ...     history.valid_loss.append(loss); history.train_loss.append(loss)
+    ...     keeper.update(history, net)
+    >>> history.best_epoch, history.stopped_early
+    (1, True)
+    """
+
+    def __init__(self, patience: int | None, bad_epochs: int = 0,
+                 state: dict[str, Tensor] | None = None) -> None:
+        self.patience = patience
+        self.bad_epochs = bad_epochs
+        self.state = state
+
+    def update(self, history: TrainingHistory, module: torch.nn.Module) -> None:
+        """Judge the last epoch of ``history``: keep ``module``'s weights if it is the best.
+
+        Sets ``history.best_epoch``, and ``history.stopped_early`` when the patience runs out.
+        A non-finite validation loss never counts as the best.
+        """
+        loss = history.valid_loss[-1]
+        if math.isfinite(loss) and (history.best_epoch < 0 or loss < history.best_valid_loss):
+            history.best_epoch, self.bad_epochs = len(history.valid_loss) - 1, 0
+            self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        else:
+            self.bad_epochs += 1
+            if self.patience is not None and self.bad_epochs >= self.patience:
+                history.stopped_early = True
+
+    def restore(self, module: torch.nn.Module) -> None:
+        """Load the best weights into ``module`` (nothing happens before the first best)."""
+        if self.state is not None:
+            module.load_state_dict(self.state)
+
+
 def _grid_tensors(grid: SpectralGrid, emulator: SpectralEmulator) -> tuple[Tensor, Tensor]:
     """Scaled labels and flux of a whole grid, in the emulator's dtype."""
     if grid.label_space.names != emulator.label_space.names:
@@ -258,8 +312,7 @@ class Trainer:
         self.checkpoint = None if checkpoint is None else Path(os.fspath(checkpoint))
         self.history = TrainingHistory()
         self._step = 0
-        self._bad_epochs = 0
-        self._best_state: dict[str, Tensor] | None = None
+        self._best = BestWeights(self.patience)
 
     # ------------------------------------------------------------------ training
     def fit(self, train: SpectralGrid, valid: SpectralGrid | None = None, *,
@@ -347,8 +400,8 @@ class Trainer:
             if self.checkpoint is not None:
                 self._save_checkpoint()
         bar.close()
-        if self._best_state is not None and (end == self.epochs or self.history.stopped_early):
-            module.load_state_dict(self._best_state)
+        if end == self.epochs or self.history.stopped_early:
+            self._best.restore(module)
         module.eval()
         self._provenance(train, valid)
         return self.history
@@ -369,15 +422,7 @@ class Trainer:
         history.valid_mae.append(valid_mae)
         history.lr.append(lr)
         history.seconds.append(seconds)
-        if history.best_epoch < 0 or valid_mse < history.best_valid_loss:
-            history.best_epoch = history.epochs - 1
-            self._bad_epochs = 0
-            self._best_state = {k: v.detach().clone()
-                                for k, v in self.emulator.module.state_dict().items()}
-        else:
-            self._bad_epochs += 1
-            if self.patience is not None and self._bad_epochs >= self.patience:
-                history.stopped_early = True
+        self._best.update(history, self.emulator.module)
 
     def _provenance(self, train: SpectralGrid, valid: SpectralGrid) -> None:
         from .. import __version__
@@ -425,8 +470,8 @@ class Trainer:
         weights.parent.mkdir(parents=True, exist_ok=True)
         tensors = {f"model.{k}": v.detach().clone().contiguous()
                    for k, v in self.emulator.module.state_dict().items()}
-        if self._best_state is not None:
-            tensors.update({f"best.{k}": v.contiguous() for k, v in self._best_state.items()})
+        if self._best.state is not None:
+            tensors.update({f"best.{k}": v.contiguous() for k, v in self._best.state.items()})
         state = self.optimizer.state_dict()
         for index, entry in state["state"].items():
             for key, value in entry.items():
@@ -435,7 +480,7 @@ class Trainer:
         save_file(tensors, str(weights))
         record = {"format": _CHECKPOINT_FORMAT, "format_version": _CHECKPOINT_VERSION,
                   "settings": self.settings(), "step": self._step,
-                  "bad_epochs": self._bad_epochs, "history": self.history.to_dict(),
+                  "bad_epochs": self._best.bad_epochs, "history": self.history.to_dict(),
                   "param_groups": groups}
         sidecar.write_text(json.dumps(record, indent=1), encoding="utf-8")
 
@@ -457,7 +502,7 @@ class Trainer:
                                 f", which differ from this trainer's {mine}")
         self.emulator.module.load_state_dict(_prefixed(tensors, "model."))
         best = _prefixed(tensors, "best.")
-        self._best_state = best or None
+        self._best.state = best or None
         optimizer_state: dict[int, dict[str, Tensor]] = {}
         for key, value in _prefixed(tensors, "optimizer.").items():
             index, name = key.split(".", 1)
@@ -465,7 +510,7 @@ class Trainer:
         self.optimizer.load_state_dict({"state": optimizer_state,
                                         "param_groups": record["param_groups"]})
         self._step = int(record["step"])
-        self._bad_epochs = int(record["bad_epochs"])
+        self._best.bad_epochs = int(record["bad_epochs"])
         self.history = TrainingHistory(**record["history"])
 
 

@@ -30,7 +30,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..emulators.training import TrainingHistory, learning_rate
+from ..emulators.training import BestWeights, TrainingHistory, learning_rate
 from .errors import FlowError, FlowFileError
 
 if TYPE_CHECKING:
@@ -205,10 +205,10 @@ def train_flow(network: FlowNetwork, train: tuple[Tensor, Tensor | None],
     optimizer = torch.optim.AdamW(network.flow.parameters(), lr=lr, weight_decay=weight_decay)
     history = FlowHistory()
     total = epochs * math.ceil(len(z_train) / batch_size)
-    step, bad_epochs, best_state = 0, 0, None
+    step, best = 0, BestWeights(patience)
     if resume and all(p.exists() for p in _checkpoint_paths(checkpoint)):
-        record, best_state = _load_checkpoint(checkpoint, network, optimizer, settings)
-        step, bad_epochs = int(record["step"]), int(record["bad_epochs"])
+        record, best.state = _load_checkpoint(checkpoint, network, optimizer, settings)
+        step, best.bad_epochs = int(record["step"]), int(record["bad_epochs"])
         history = FlowHistory(**record["history"])
     last = epochs if stop_after is None else min(stop_after, epochs)
     if history.stopped_early:
@@ -238,22 +238,14 @@ def train_flow(network: FlowNetwork, train: tuple[Tensor, Tensor | None],
         history.lr.append(rate)
         history.seconds.append(time.perf_counter() - tic)
         bar.set_postfix(train=f"{history.train_loss[-1]:.3f}", valid=f"{valid_loss:.3f}")
-        if math.isfinite(valid_loss) and (history.best_epoch < 0
-                                          or valid_loss < history.best_valid_loss):
-            history.best_epoch, bad_epochs = epoch, 0
-            best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
-        else:
-            bad_epochs += 1
-            if patience is not None and bad_epochs >= patience:
-                history.stopped_early = True
+        best.update(history, network)
         if checkpoint is not None:
-            _save_checkpoint(checkpoint, network, optimizer, best_state,
-                             {"settings": settings, "step": step, "bad_epochs": bad_epochs,
+            _save_checkpoint(checkpoint, network, optimizer, best.state,
+                             {"settings": settings, "step": step, "bad_epochs": best.bad_epochs,
                               "history": history.to_dict()})
         if history.stopped_early:
             break
     bar.close()
-    if best_state is not None:
-        network.load_state_dict(best_state)
+    best.restore(network)
     network.eval()
     return history

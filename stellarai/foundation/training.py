@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..emulators.training import TrainingHistory, learning_rate
+from ..emulators.training import BestWeights, TrainingHistory, learning_rate
 from .errors import FoundationError
 from .tokens import TokenBlock, augment, sample_contexts
 
@@ -179,7 +179,7 @@ def train_network(net: FoundationNet, train: Sequence[TokenBlock], valid: Sequen
                                   weight_decay=settings.weight_decay)
     history = FoundationHistory()
     steps = sum(math.ceil(len(block) / settings.batch_size) for block in train)
-    total, step, bad_epochs, best_state = settings.epochs * steps, 0, 0, None
+    total, step, best = settings.epochs * steps, 0, BestWeights(settings.patience)
     bar = tqdm(range(settings.epochs), disable=not settings.progress, desc=description,
                unit="epoch")
     rate = settings.lr
@@ -207,18 +207,11 @@ def train_network(net: FoundationNet, train: Sequence[TokenBlock], valid: Sequen
         history.lr.append(rate)
         history.seconds.append(time.perf_counter() - tic)
         bar.set_postfix(train=f"{history.train_loss[-1]:.3f}", valid=f"{valid_loss:.3f}")
-        if math.isfinite(valid_loss) and (history.best_epoch < 0
-                                          or valid_loss < history.best_valid_loss):
-            history.best_epoch, bad_epochs = epoch, 0
-            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-        else:
-            bad_epochs += 1
-            if settings.patience is not None and bad_epochs >= settings.patience:
-                history.stopped_early = True
-                break
+        best.update(history, net)
+        if history.stopped_early:
+            break
     bar.close()
-    if best_state is not None:
-        net.load_state_dict(best_state)
+    best.restore(net)
     net.eval()
     return history
 

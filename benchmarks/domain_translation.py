@@ -12,17 +12,19 @@ uniform in ln(lambda) at 1.5 per resolution element of R = 20,000):
   Gaussian noise at S/N = 100. Their labels are drawn independently of the grid's
   (unpaired).
 
-Labels: Teff 4800-6200 K, log g 4.0-4.8, [Fe/H] and [Ti/H] -0.5..+0.5, vmic = 1 km/s,
-[alpha/Fe] = 0. A ``DomainTranslator`` learns the translation without pairs; then, on
+Labels: Teff 4800-6200 K, log g 4.0-4.8, [Fe/H] and [Ti/H] -0.5..+0.5 (``--ti-range``),
+vmic = 1 km/s, [alpha/Fe] = 0. A ``DomainTranslator`` learns the translation without pairs; then, on
 ``--n-test`` held-out observed spectra with known labels:
 
 - mean reduced chi^2 between the observed spectra and (a) the emulator's spectra at their
   true labels, (b) those spectra translated to the observed domain with each observed
   spectrum's own split latent (as Cycle-StarNet compares them), and (c) translated with
   the mean split latent;
-- precision and recall of the [Ti/H] missing-lines map against the withheld Ti lines
-  (detections: ``MissingLinesMap.lines(threshold)``, within +-2 px of a line; recall over
-  withheld lines of central depth >= 0.02 at the reference labels' median);
+- precision and recall of the [Ti/H] missing-lines map (the translated response minus
+  the synthetic generator's response from the same latent, and, for comparison, minus
+  the emulator's own response) against the withheld Ti lines (detections:
+  ``MissingLinesMap.lines(threshold)``, within +-2 px of a line; recall over withheld lines
+  of central depth >= 0.02 at the reference labels' median);
 - the time of each stage on this machine.
 
 Usage::
@@ -130,10 +132,19 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--write", type=Path, default=None)
+    parser.add_argument("--ti-range", type=float, nargs=2, default=TRAIN["ti_h"],
+                        metavar=("LO", "HI"), help="[Ti/H] range of both domains")
+    parser.add_argument("--weight-synthetic", type=float, default=3.0,
+                        help="loss weight of the synthetic reconstructions (Cycle-StarNet: 3)")
+    parser.add_argument("--split-dropout", type=float, default=0.5,
+                        help="share of observed spectra reconstructed with the mean split latent")
+    parser.add_argument("--save", type=Path, default=None,
+                        help="save the trained translator under this path prefix")
     parser.add_argument("--figure", type=Path, default=None,
                         help="write the missing-lines map's plot to this PNG")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    TRAIN["ti_h"] = tuple(args.ti_range)
     machine = (f"{platform.platform()}, {platform.processor() or platform.machine()}, "
                f"Python {platform.python_version()}, torch {torch.__version__} "
                f"({args.threads} thread{'s' if args.threads > 1 else ''}), "
@@ -168,11 +179,15 @@ def main() -> None:
 
     tic = time.perf_counter()
     translator = DomainTranslator(emulator, n_shared=12, n_split=2, channels=(4, 8, 8),
-                                  hidden=128, seed=args.seed)
+                                  hidden=128, seed=args.seed,
+                                  weights={"synthetic": args.weight_synthetic})
     history = translator.fit(observed, synthetic_labels=grid, cross_validation=test[:100],
                              epochs=args.epochs, batch_size=32, lr=1e-3, patience=None,
+                             split_dropout=args.split_dropout,
                              progress=True)
     t_cycle = time.perf_counter() - tic
+    if args.save is not None:
+        translator.save(args.save, overwrite=True)
     print(f"translator {t_cycle:.0f} s, {history.epochs} epochs, best {history.best_epoch}")
 
     obs, ivar = np.asarray(test.flux), np.asarray(test.ivar)
@@ -184,7 +199,8 @@ def main() -> None:
     print(f"reduced chi2: emulator {chi2['emulator']:.2f}, translated (own split) "
           f"{chi2['own']:.2f}, (mean split) {chi2['mean']:.2f}; reduction {reduction:.0%}")
 
-    cmap = translator.missing_lines("ti_h", n_stars=128)
+    cmap = translator.missing_lines("ti_h", n_stars=256)
+    emap = translator.missing_lines("ti_h", n_stars=256, reference="emulator")
     ref = {k: [float(np.median(translator.reference_labels[:, j]))]
            for j, k in enumerate(translator.label_space.names)}
     with_ti = fill_grid(Domain(full, LSF_SYNTH), ref, progress=False).flux[0]
@@ -194,6 +210,8 @@ def main() -> None:
     depth = np.asarray(without - with_ti, dtype=np.float64)[centre]
     precision, recall, n_found, n_on, n_hit, n_strong = precision_recall(
         cmap, withheld, depth, args.threshold)
+    e_precision, e_recall, e_found, e_on, e_hit, _ = precision_recall(
+        emap, withheld, depth, args.threshold)
     inside = (withheld.wavelength.value > wl[0]) & (withheld.wavelength.value < wl[-1])
     print(f"map scatter {cmap.scatter:.2e}; withheld lines (wavelength, depth, map value in "
           "scatters): " + ", ".join(
@@ -208,6 +226,10 @@ def main() -> None:
     print(f"missing-lines map: {n_found} lines found, {n_on} on withheld {HIDDEN} lines "
           f"(precision {precision:.2f}); {n_hit}/{n_strong} withheld lines of depth >= 0.02 "
           f"found (recall {recall:.2f})")
+    print(f"map against the emulator's own response: {e_found} found, {e_on} on withheld "
+          f"lines (precision {e_precision:.2f}), {e_hit}/{n_strong} (recall {e_recall:.2f}); "
+          "withheld lines in scatters: " + ", ".join(
+              f"{emap.difference[c] / emap.scatter:+.1f}" for c in centre[inside]))
     total = time.perf_counter() - start
     print(f"total {total:.0f} s")
     if args.write is None:
@@ -221,6 +243,9 @@ def main() -> None:
              f"{precision:.2f} ({n_on} of {n_found} detections)"),
             ("Missing-lines map: recall (goal >= 0.7)",
              f"{recall:.2f} ({n_hit} of {n_strong} lines)"),
+            ("... compared with the emulator's response instead: precision, recall",
+             f"{e_precision:.2f} ({e_on} of {e_found}), {e_recall:.2f} ({e_hit} of "
+             f"{n_strong})"),
             ("Emulator median absolute error (held-out)", f"{emu_err:.1e}"),
             ("Synthesis of all spectra", f"{t_synth:.0f} s"),
             ("Emulator training", f"{t_emu:.0f} s"),
@@ -237,7 +262,9 @@ Measured in one run of
     nice -n 15 python benchmarks/domain_translation.py --threads {args.threads} \\
         --n-grid {args.n_grid} --n-observed {args.n_observed} --n-test {args.n_test} \\
         --emulator-epochs {args.emulator_epochs} --epochs {args.epochs} \\
-        --threshold {args.threshold:g} --write {args.write}
+        --threshold {args.threshold:g} --ti-range {args.ti_range[0]:g} {args.ti_range[1]:g} \\
+        --weight-synthetic {args.weight_synthetic:g} --split-dropout {args.split_dropout:g} \\
+        --write {args.write}
 
 Machine: {machine}, {total:.0f} s in all, on a machine shared with other jobs (times are
 wall-clock and only indicative). Synthetic domain: :mod:`stellarai.synth` over
@@ -247,10 +274,13 @@ wall-clock and only indicative). Synthetic domain: :mod:`stellarai.synth` over
 The Payne (128 x 128) trained on {args.n_grid} Sobol' spectra. Observed domain: the full
 list, line-spread FWHM {LSF_OBS:g} px, a random quadratic continuum wiggle (up to
 {WIGGLE:.1%}), S/N = {SNR:.0f}; {args.n_observed} spectra with labels drawn independently
-(unpaired). Translator: shared latent 12, split latent 2, convolutions of 4, 8, 8
-channels, generators of 128 x 128, {args.epochs} epochs of 32
-spectra, loss weights 3 / 9 / 1 / 1. Scores on {args.n_test} held-out observed spectra;
-missing-lines map for [Ti/H] over 128 reference stars, detections below
+(unpaired). Labels of both domains: Teff 4800-6200 K, log g 4.0-4.8, [Fe/H] -0.5 to
++0.5, [Ti/H] {args.ti_range[0]:+g} to {args.ti_range[1]:+g}. Translator: shared latent 12,
+split latent 2, convolutions of 4, 8, 8 channels, generators of 128 x 128,
+{args.epochs} epochs of 32 spectra, loss weights {args.weight_synthetic:g} / 9 / 1 / 1,
+split dropout {args.split_dropout:g}. Scores on {args.n_test} held-out observed spectra;
+missing-lines map for [Ti/H] over 256 reference stars (translated response minus the
+synthetic generator's response from the same latent), detections below
 {args.threshold:g} robust scatters. Cycle-StarNet (O'Briain et al. 2021) reports a mean
 reduced chi2 of 1.97 for APOGEE spectra against Kurucz spectra, 1.22 after translation.
 

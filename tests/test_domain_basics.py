@@ -149,6 +149,32 @@ def test_translate_latent_and_map_shapes(trained, toy, emulator):
     assert "Ti" in cmap.plot().axes[0].get_title()
 
 
+def test_missing_lines_reference_responses(trained, emulator):
+    translator, _ = trained
+    net, step = translator.network, 0.05
+    labels = translator.reference_labels[:5]
+    column = emulator.label_space.index("ti_h")
+    up, down = labels.copy(), labels.copy()
+    up[:, column] += step
+    down[:, column] -= step
+    with torch.no_grad():
+        flux = [emulator(x).float() for x in (up, down)]
+        split = net.split_mean.expand(5, net.n_split)
+        delta = [net.generator_obs(net.encoder_synth(f), split) for f in flux]
+    by_hand = ((delta[0] - delta[1]) / (2 * step)).double().mean(0).numpy()
+    emulated = ((flux[0] - flux[1]) / (2 * step)).double().mean(0).numpy()
+    # residual generators: G_obs - G_synth is the correction network alone
+    cmap = translator.missing_lines("ti_h", labels=labels, step=step)
+    assert cmap.meta["reference"] == "reconstructed"
+    np.testing.assert_allclose(cmap.difference, by_hand, atol=1e-4)
+    other = translator.missing_lines("ti_h", labels=labels, step=step, reference="emulator")
+    np.testing.assert_allclose(other.emulated, emulated, atol=1e-4)
+    np.testing.assert_allclose(other.translated, cmap.translated, atol=1e-6)
+    assert not np.allclose(other.difference, cmap.difference, atol=1e-4)
+    with pytest.raises(DomainError, match="reference must be 'reconstructed' or 'emulator'"):
+        translator.missing_lines("ti_h", reference="grid")
+
+
 def test_spectra_off_the_grid_are_resampled(trained, toy):
     translator, _ = trained
     flux = toy.observed_flux(toy.labels(1, seed=8), seed=2)[0]

@@ -1,18 +1,25 @@
 r"""Missing-lines maps: where the observed domain responds to an element and the models do not.
 
 For a set of reference stars, the derivative of the flux with respect to one abundance
-label :math:`\theta_X` is taken twice: of the emulator's flux :math:`x_s(\theta)`, and of
-that spectrum translated to the observed domain, :math:`x_{s\to o}(\theta)`. Their mean
-difference,
+label :math:`\theta_X` is taken twice: of the emulator's spectrum :math:`x_s(\theta)`
+translated to the observed domain, :math:`x_{s\to o} = G_{\rm obs}(z, z_{sp})` with
+:math:`z = E_{\rm synth}(x_s)`, and of a synthetic-domain reference :math:`r(\theta)`.
+Their mean difference,
 
 .. math::
 
     \Delta_j = \left\langle \frac{\partial x_{s\to o,j}}{\partial\theta_X}
-    - \frac{\partial x_{s,j}}{\partial\theta_X} \right\rangle_{\rm stars},
+    - \frac{\partial r_j}{\partial\theta_X} \right\rangle_{\rm stars},
 
 is near zero where the synthetic models describe the element's lines, and negative at
 absorption lines of element :math:`X` that the observed spectra have and the models lack
-(Cycle-StarNet's "new lines", O'Briain et al. 2021, Sect. 5).
+(Cycle-StarNet's "new lines", O'Briain et al. 2021, Sect. 5). Cycle-StarNet takes the
+emulator's spectrum as the reference, :math:`r = x_s`; by default stellarai takes the
+synthetic generator's output from the same latent, :math:`r = G_{\rm synth}(z)`, so that
+:math:`\Delta` is the response of what the observed generator adds to the synthetic one.
+An encoder that passes the abundance on only in part (a small shared latent, a short
+training) then weakens both responses alike instead of leaving positive residuals at the
+modelled lines and weakened missing ones.
 """
 
 from __future__ import annotations
@@ -55,16 +62,18 @@ def element_of(label: str) -> str:
 
 @dataclass
 class MissingLinesMap:
-    """Per-pixel difference of the translated and emulated responses to one abundance.
+    """Per-pixel difference of the translated and synthetic responses to one abundance.
 
     Attributes
     ----------
     wavelength : Quantity
         ``(n_pix,)`` vacuum wavelength.
     difference : numpy.ndarray
-        ``(n_pix,)`` translated minus emulated response, flux per dex.
+        ``(n_pix,)`` translated minus synthetic response, flux per dex.
     translated, emulated : numpy.ndarray
-        The two mean responses, flux per dex.
+        The two mean responses, flux per dex: of the translated spectra, and of the
+        synthetic reference (``meta["reference"]``: the synthetic generator's
+        reconstruction, or the emulator's spectra).
     label : str
         The abundance label differentiated.
     element : str
@@ -72,7 +81,7 @@ class MissingLinesMap:
     n_stars : int
         Number of reference stars averaged over.
     meta : dict
-        How the map was made (step, split latent).
+        How the map was made (step, reference, split latent).
     """
 
     wavelength: u.Quantity
@@ -143,7 +152,7 @@ class MissingLinesMap:
         else:
             fig = ax.figure
         wl = self.wavelength.to_value(u.AA)
-        ax.plot(wl, self.difference, lw=0.8, color="k", label="translated - emulated")
+        ax.plot(wl, self.difference, lw=0.8, color="k", label="translated - synthetic")
         ax.axhline(-threshold * self.scatter, color="0.6", ls=":", lw=0.8,
                    label=f"-{threshold:g} x scatter")
         found = self.lines(threshold)

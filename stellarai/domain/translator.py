@@ -359,7 +359,9 @@ class DomainTranslator:
         return Latent(shared.double().numpy(), split.double().numpy())
 
     def missing_lines(self, label: str, *, labels: Any = None, n_stars: int = 64,
-                      step: float = 0.05, split: Any = None) -> MissingLinesMap:
+                      step: float = 0.05, split: Any = None,
+                      reference: Literal["reconstructed", "emulator"] = "reconstructed"
+                      ) -> MissingLinesMap:
         """Where the observed domain responds to an abundance and the emulator does not.
 
         Parameters
@@ -376,6 +378,16 @@ class DomainTranslator:
             Half-width (dex) of the central difference.
         split : optional
             Split latents for the translation, as in :meth:`translate` (default: mean).
+        reference : {"reconstructed", "emulator"}
+            The synthetic-domain response the translated one is compared with.
+            ``"reconstructed"`` (default): the synthetic generator's output from the same
+            shared latent, :math:`G_{\rm synth}(E_{\rm synth}(x_s))`, so that the map is
+            the response of what the observed generator adds,
+            :math:`G_{\rm obs}(z, z_{sp}) - G_{\rm synth}(z)`; an encoder that passes an
+            abundance on only in part weakens both responses alike, and lines the models
+            have cancel. ``"emulator"``: the emulator's flux itself (the map of O'Briain et
+            al. 2021), where such a partial pass-through leaves positive residuals at the
+            element's modelled lines and weakens the missing ones.
 
         Returns
         -------
@@ -393,21 +405,33 @@ class DomainTranslator:
             base = self.reference_labels[:n_stars]
         else:
             base = self._labels(labels, "labels")
+        if reference not in ("reconstructed", "emulator"):
+            raise DomainError(f"reference must be 'reconstructed' or 'emulator', got "
+                              f"{reference!r}")
         column = self.emulator.label_space.index(name)
         shifted = []
         for sign in (1.0, -1.0):
             values = base.copy()
             values[:, column] += sign * step
             shifted.append(self._synthetic(values))
+        net = self.network
         splits = self._split_for(split, len(base))
+        if splits is None:
+            splits = net.split_mean.expand(len(base), net.n_split)
         with torch.no_grad():
-            moved = [self.network.translate_to_observed(f, splits) for f in shifted]
-        emulated = ((shifted[0] - shifted[1]) / (2 * step)).double().mean(0).numpy()
-        translated = ((moved[0] - moved[1]) / (2 * step)).double().mean(0).numpy()
-        return MissingLinesMap(self.wavelength, translated - emulated, translated, emulated,
+            shared = [net.encoder_synth(f) for f in shifted]
+            moved = [net.generate_observed(z, splits) for z in shared]
+            if reference == "reconstructed":
+                shifted = [net.generator_synth(z) for z in shared]
+
+        def response(pair: list[Tensor]) -> np.ndarray:
+            return ((pair[0] - pair[1]) / (2 * step)).double().mean(0).numpy()
+
+        translated, synthetic = response(moved), response(shifted)
+        return MissingLinesMap(self.wavelength, translated - synthetic, translated, synthetic,
                                name, element_of(name), len(base),
-                               meta={"step_dex": step, "split": "mean" if split is None
-                                     else "given"})
+                               meta={"step_dex": step, "reference": reference,
+                                     "split": "mean" if split is None else "given"})
 
     def _abundance_label(self, label: str) -> str:
         names = self.emulator.label_space.names

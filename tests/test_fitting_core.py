@@ -182,6 +182,8 @@ def test_bad_input_errors():
         SpectrumFitter(_model(), free=["alpha_fe"], progress=False).fit(data)
     with pytest.raises(FitError, match="starts must be an integer >= 1"):
         SpectrumFitter(_model(), starts=0)
+    with pytest.raises(FitError, match="label_candidates must be an integer >= 0"):
+        SpectrumFitter(_model(), label_candidates=-1)
     with pytest.raises(FitError, match="uncertainty must be one of"):
         SpectrumFitter(_model(), uncertainty="bootstrap")
     with pytest.raises(FitError, match="model must be a stellarai emulator"):

@@ -2,7 +2,8 @@
 
 The observations are made by the same forward model the fit uses (the shipped default
 emulator, rotation, Doppler shift, muler's TelFit telluric template, R = 55,000, resampled
-onto HPF's own pixel wavelengths of three orders), times a random quadratic continuum per
+onto HPF's own pixel wavelengths of nine line-rich orders, 11-19, the first of them
+dominated by water lines), times a random quadratic continuum per
 order, plus Gaussian noise: so the fitted values must scatter around the truth by their
 quoted uncertainties.
 """
@@ -18,7 +19,7 @@ import stellarai.ops as ops
 from stellarai.emulators import load
 from stellarai.fitting import SpectrumFitter
 
-ORDERS = (4, 5, 6)
+ORDERS = tuple(range(11, 20))
 SNR = 100.0
 N_INJECTIONS = 30
 STARTS = 2
@@ -88,9 +89,11 @@ def test_every_injection_converges_and_recovers_within_three_sigma(injections):
         assert result.converged, result.message
         assert result.names == NAMES
         assert 0.9 < result.reduced_chi2 < 1.1
+        assert np.all(np.isfinite(result.uncertainties))
         within.append(np.all(np.abs((result.values - truth) / result.uncertainties) < 3))
-    # with 7 parameters, 2% of Gaussian injections have some label beyond 3 sigma
-    assert np.mean(within) >= 0.9
+    # with 7 parameters, 2% of Gaussian injections have some label beyond 3 sigma: at
+    # most one of 30 may (a fit in a wrong local minimum is 10-35 sigma off)
+    assert np.sum(~np.array(within)) <= 1
     assert within[0]
 
 
@@ -98,10 +101,10 @@ def test_radial_velocity_within_0p1_kms(injections):
     truths, _, results = injections
     error = np.array([r["rv"].to_value(u.km / u.s) for r in results]) - truths[:, 5]
     sigma = np.array([r.uncertainty("rv").to_value(u.km / u.s) for r in results])
-    # three orders at SNR 100 give sigma(rv) = 0.02-0.09 km/s: 0.1 km/s is 1-5 sigma
-    assert np.median(sigma) < 0.06
-    assert np.median(np.abs(error)) < 0.05
-    assert np.mean(np.abs(error) < 0.1) >= 0.8
+    # nine orders at SNR 100 give sigma(rv) = 0.02-0.06 km/s
+    assert np.median(sigma) < 0.04
+    assert np.median(np.abs(error)) < 0.04
+    assert np.all(np.abs(error) < 0.1), error
     assert np.all(np.abs(error) < 4 * sigma)
 
 

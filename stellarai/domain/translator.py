@@ -362,7 +362,7 @@ class DomainTranslator:
                       step: float = 0.05, split: Any = None,
                       reference: Literal["reconstructed", "emulator"] = "reconstructed"
                       ) -> MissingLinesMap:
-        """Where the observed domain responds to an abundance and the emulator does not.
+        r"""Where the observed domain responds to an abundance and the emulator does not.
 
         Parameters
         ----------

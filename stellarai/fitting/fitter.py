@@ -5,15 +5,23 @@ One fit, for every spectrum of a batch at once:
 1. :class:`~stellarai.fitting.problem.FitProblem` puts the model on a model grid with one
    row per order, resamples it onto the observed pixels and profiles a per-order
    Chebyshev continuum by weighted linear least squares.
-2. If the model has a free Doppler ``rv``, a scan over a grid of velocities (step half
-   the instrumental FWHM, within the bounds) at the first start picks the starting
-   ``rv`` of every start: velocity is the parameter with the most local minima.
-3. ``starts`` starting points per spectrum (the model's values, then labels drawn
-   uniformly within their bounds, seeded) are optimized together by a batched damped
+2. Scans at start 0 set the starting values cheaply (model evaluations only, no
+   gradients): a free Doppler ``rv`` over a grid of velocities (step half the
+   instrumental FWHM, within the bounds), velocity being the parameter with the most
+   local minima, on the pixels that the telluric transmission leaves (nearly)
+   untouched, so that telluric residuals at the starting telluric strength do not pull
+   the scan to a wrong velocity; then a free telluric ``strength`` (coarse and fine
+   grid, every pixel); with ``starts > 1``, starts 1, 2, ... take the labels of the
+   best of ``label_candidates`` random label vectors (seeded, uniform within the bounds).
+3. ``starts`` starting points per spectrum (the model's values, then the scanned label
+   vectors) are optimized together by a batched damped
    Newton method in unconstrained coordinates (bounds by a logistic/softplus
    reparametrization, never clipping), see :mod:`stellarai.fitting.optimize`, for
    ``explore_iter`` iterations; then the best start of each spectrum goes on alone.
-4. The start with the lowest :math:`\chi^2/2 - \ln(\mathrm{prior})` wins; its covariance
+4. The start with the lowest :math:`\chi^2/2 - \ln(\mathrm{prior})` after the exploration
+   wins; if it then ends unconverged or with a label at a bound, the next start (in that
+   order) is refined as well and taken instead when it converges inside the bounds. The
+   winner's covariance
    is the Laplace approximation (:mod:`stellarai.fitting.uncertainty`), or the sample
    covariance of an emcee run with ``uncertainty="emcee"``.
 """
@@ -30,11 +38,11 @@ import torch
 from specutils import SpectrumList
 from torch import Tensor
 
-from ..ops import C_KMS, Doppler
+from ..ops import C_KMS, Doppler, Telluric
 from ..ops.resample import DEFAULT_MARGIN, DEFAULT_OVERSAMPLE
 from ..spectra.orders import OrderBatch, as_order_batch
 from .errors import FitError, FitInputError
-from .optimize import minimize_newton
+from .optimize import OptimizeResult, minimize_newton
 from .problem import FitProblem
 from .result import FitResult
 from .uncertainty import laplace_covariance, sample_emcee
@@ -43,6 +51,8 @@ __all__ = ["SpectrumFitter", "fit"]
 
 _UNCERTAINTY = ("laplace", "emcee")
 _SCAN_ELEMENTS = 2**21  # model-grid values per chunk of the velocity scan (memory bound)
+_SCAN_TELLURIC_CHANGE = 0.01  # scans ignore pixels a unit of telluric strength changes more
+_SCAN_MIN_PIXELS = 100  # ... unless fewer pixels of the order would be left
 
 
 class SpectrumFitter:
@@ -78,12 +88,17 @@ class SpectrumFitter:
     free, fixed : sequence of str
         Parameter names to free or fix (in the fitter's copy of the model).
     rv_scan : bool
-        Scan the radial velocity before optimizing (default True).
+        Scan the radial velocity (and a free telluric strength) before optimizing
+        (default True).
     explore_iter : int
         With several starts, every start gets this many Newton iterations (default 15);
         then only the best start of each spectrum (lowest objective) goes on, up to
         ``max_iter`` in all. ``FitResult.starts_chi2`` holds every start's value after
         this exploration.
+    label_candidates : int
+        With several starts, starts 1, 2, ... are the best of this many random label
+        vectors by chi-square at start 0's other values (default 32; fewer than
+        ``starts``: the first random vectors, unscanned).
     emcee : dict, optional
         ``nwalkers``, ``nsteps``, ``burn`` for ``uncertainty="emcee"``.
 
@@ -97,7 +112,8 @@ class SpectrumFitter:
                  tol: float = 1e-6, margin: Any = DEFAULT_MARGIN,
                  oversample: float = DEFAULT_OVERSAMPLE, resolving_power: float | None = None,
                  free: Sequence[str] = (), fixed: Sequence[str] = (), rv_scan: bool = True,
-                 explore_iter: int = 15, emcee: dict[str, Any] | None = None) -> None:
+                 explore_iter: int = 15, label_candidates: int = 32,
+                 emcee: dict[str, Any] | None = None) -> None:
         if isinstance(starts, bool) or not isinstance(starts, (int, np.integer)) or starts < 1:
             raise FitError(f"starts must be an integer >= 1, got {starts!r}")
         if uncertainty not in _UNCERTAINTY:
@@ -118,6 +134,12 @@ class SpectrumFitter:
                 or explore_iter < 1:
             raise FitError(f"explore_iter must be an integer >= 1, got {explore_iter!r}")
         self.explore_iter = int(explore_iter)
+        if isinstance(label_candidates, bool) or not isinstance(label_candidates,
+                                                                (int, np.integer)) \
+                or label_candidates < 0:
+            raise FitError(f"label_candidates must be an integer >= 0, got "
+                           f"{label_candidates!r}")
+        self.label_candidates = int(label_candidates)
         self.emcee = dict(emcee or {})
         self._problem_options = dict(continuum_degree=continuum_degree, oversample=oversample,
                                      margin=margin, resolving_power=resolving_power,
@@ -169,8 +191,11 @@ class SpectrumFitter:
         n_spec, n_start = len(batches), self.starts
         starts = problem.random_starts(n_start, self.seed)
         theta0 = starts.repeat(n_spec, 1)
+        scan = _scan_weights(problem, starts[0], weights)
         if self.rv_scan:
-            theta0 = self._scan_rv(problem, theta0, data, weights)
+            theta0 = self._scan_rv(problem, theta0, data, *scan)
+            theta0 = self._scan_strength(problem, theta0, data, weights)
+        theta0 = self._scan_labels(problem, theta0, data, *scan)
         spectrum_of = torch.arange(n_spec).repeat_interleave(n_start)
 
         def objective_for(owner: Tensor) -> Any:
@@ -186,7 +211,8 @@ class SpectrumFitter:
                                 description=f"fitting {n_spec} spectra x {n_start} starts")
         value = first.value.reshape(n_spec, n_start)
         value = torch.where(torch.isfinite(value), value, torch.full_like(value, math.inf))
-        best_start = value.argmin(-1)
+        ranked = torch.sort(value, dim=-1, stable=True).indices
+        best_start = ranked[:, 0].clone()
         best_rows = torch.arange(n_spec) * n_start + best_start
         solution = first
         if explore < self.max_iter:
@@ -196,6 +222,25 @@ class SpectrumFitter:
                                        description=f"refining {n_spec} best starts",
                                        iterations_before=first.iterations[best_rows])
             best_rows = torch.arange(n_spec)
+            for rank in range(1, n_start):
+                good = solution.converged & ~_at_bound(problem, problem.from_unconstrained(
+                    solution.x).detach(), sorted(problem.label_columns())).any(-1)
+                retry = torch.nonzero(~good & torch.isfinite(
+                    value[torch.arange(n_spec), ranked[:, rank]])).flatten()
+                if not len(retry):
+                    break
+                rows = retry * n_start + ranked[retry, rank]
+                other = minimize_newton(objective_for(retry), first.x[rows],
+                                        max_iter=self.max_iter - explore, tol=self.tol,
+                                        progress=self.progress,
+                                        description=f"refining {len(retry)} next starts",
+                                        iterations_before=first.iterations[rows])
+                fine = other.converged & ~_at_bound(problem, problem.from_unconstrained(
+                    other.x).detach(), sorted(problem.label_columns())).any(-1)
+                for j in torch.nonzero(fine).flatten().tolist():
+                    k = int(retry[j])
+                    _take(solution, k, other, j)
+                    best_start[k] = ranked[k, rank]
         theta = problem.from_unconstrained(solution.x[best_rows]).detach()
 
         def physical(x: Tensor, rows: Tensor) -> Tensor:
@@ -219,45 +264,83 @@ class SpectrumFitter:
             results.append(result)
         return results
 
-    def _scan_rv(self, problem: FitProblem, theta0: Tensor, data: Tensor, weights: Tensor
-                 ) -> Tensor:
+    def _scan_rv(self, problem: FitProblem, theta0: Tensor, data: Tensor, weights: Tensor,
+                 orders: Tensor | None) -> Tensor:
         """Set each spectrum's starting ``rv`` to the best of a velocity scan at start 0."""
         positions = [i for i, name in enumerate(problem.names)
                      if isinstance(problem._specs[name][0], Doppler)]
         if len(positions) != 1:
             return theta0
-        p = positions[0]
-        low, high = problem.bounds()[p].tolist()
+        low, high = problem.bounds()[positions[0]].tolist()
         step = 0.5 * C_KMS / problem.resolving_power
         velocities = torch.arange(math.ceil(low / step), math.floor(high / step) + 1,
                                   dtype=torch.float64) * step
-        n_spec, n_v = data.shape[0], len(velocities)
-        base = theta0[::self.starts]                                   # (n_spec, P)
-        trial = base.repeat_interleave(n_v, 0)
-        trial[:, p] = velocities.repeat(n_spec)
-        which = torch.arange(n_spec).repeat_interleave(n_v)
-        chi2 = torch.empty(len(trial), dtype=torch.float64)
-        chunk = max(1, _SCAN_ELEMENTS // problem.grid.numel())
-        with torch.no_grad():
-            for start in range(0, len(trial), chunk):
-                rows = slice(start, start + chunk)
-                chi2[rows] = problem.evaluate(trial[rows], data[which[rows]],
-                                              weights[which[rows]]).chi2
-        chi2 = torch.where(torch.isfinite(chi2), chi2, torch.full_like(chi2, math.inf))
-        best = velocities[chi2.reshape(n_spec, n_v).argmin(-1)]
+        return self._scan_column(problem, theta0, data, weights, orders, positions[0],
+                                 velocities)
+
+    def _scan_strength(self, problem: FitProblem, theta0: Tensor, data: Tensor,
+                       weights: Tensor) -> Tensor:
+        """Set the starting telluric ``strength`` by a coarse, then a fine scan (all
+        pixels), so that the Newton steps start near the telluric optimum."""
+        positions = [i for i, name in enumerate(problem.names)
+                     if isinstance(problem._specs[name][0], Telluric)
+                     and problem._specs[name][1] == "strength"]
+        if len(positions) != 1:
+            return theta0
+        p = positions[0]
+        low, high = problem.bounds()[p].tolist()
+        if not math.isfinite(low):
+            return theta0
+        high = min(high, low + 10.0)
+        coarse = torch.linspace(low, high, 11, dtype=torch.float64)
+        theta0 = self._scan_column(problem, theta0, data, weights, None, p, coarse)
+        step = float(coarse[1] - coarse[0])
+        fine = torch.linspace(-step, step, 11, dtype=torch.float64)
+        values = (theta0[::self.starts, p, None] + fine).clamp(low, high)
+        return self._scan_column(problem, theta0, data, weights, None, p, values)
+
+    def _scan_column(self, problem: FitProblem, theta0: Tensor, data: Tensor,
+                     weights: Tensor, orders: Tensor | None, p: int, values: Tensor
+                     ) -> Tensor:
+        """Set column ``p`` of every start to the best of ``values`` (``(n,)``, or
+        ``(n_spec, n)``: per spectrum) at start 0 of each spectrum."""
+        n_spec = data.shape[0]
+        values = values.expand(n_spec, -1)
+        n_v = values.shape[1]
+        trial = theta0[::self.starts].repeat_interleave(n_v, 0)
+        trial[:, p] = values.reshape(-1)
+        chi2 = _chi2_of(problem, trial, torch.arange(n_spec).repeat_interleave(n_v), data,
+                        weights, orders)
+        best = values.gather(1, chi2.reshape(n_spec, n_v).argmin(-1, keepdim=True))[:, 0]
         out = theta0.clone()
         out[:, p] = best.repeat_interleave(self.starts)
         return out
+
+    def _scan_labels(self, problem: FitProblem, theta0: Tensor, data: Tensor,
+                     weights: Tensor, orders: Tensor | None) -> Tensor:
+        """Starts 1, 2, ... of each spectrum: the labels of the best ``label_candidates``
+        random label vectors (chi-square at start 0's other values, e.g. the scanned rv)."""
+        columns = sorted(problem.label_columns())
+        if self.starts == 1 or not columns or self.label_candidates < self.starts:
+            return theta0
+        candidates = problem.random_starts(self.label_candidates + 1, self.seed)[1:, columns]
+        n_spec, n_c = data.shape[0], len(candidates)
+        base = theta0[::self.starts]
+        trial = base.repeat_interleave(n_c, 0)
+        trial[:, columns] = candidates.repeat(n_spec, 1)
+        chi2 = _chi2_of(problem, trial, torch.arange(n_spec).repeat_interleave(n_c), data,
+                        weights, orders).reshape(n_spec, n_c)
+        order = torch.sort(chi2, dim=-1, stable=True).indices[:, :self.starts - 1]
+        out = theta0.clone().reshape(n_spec, self.starts, -1)
+        out[:, 1:, columns] = candidates[order]
+        return out.reshape(theta0.shape)
 
     def _result(self, problem: FitProblem, batch: OrderBatch, theta: Tensor,
                 covariance: Tensor, final: Any, k: int, solution: Any, row: int,
                 best_start: int, start_values: Tensor, start_converged: Tensor,
                 note: str) -> FitResult:
         messages = [solution.messages[row]] + ([note] if note else [])
-        bounds = problem.bounds()
-        gap = torch.minimum(theta - bounds[:, 0], bounds[:, 1] - theta)
-        near = gap <= 1e-6 * torch.where(torch.isfinite(bounds[:, 1] - bounds[:, 0]),
-                                         bounds[:, 1] - bounds[:, 0], theta.abs() + 1)
+        near = _at_bound(problem, theta[None])[0]
         at_bound = [problem.display_names[i] for i in torch.nonzero(near).flatten().tolist()]
         if at_bound:
             messages.append(f"at a bound: {', '.join(at_bound)}")
@@ -306,6 +389,67 @@ class SpectrumFitter:
         return sample_emcee(log_probability, result.values, result.uncertainties,
                             nwalkers=nwalkers, nsteps=nsteps, burn=burn, seed=seed,
                             progress=progress)
+
+
+def _at_bound(problem: FitProblem, theta: Tensor, columns: Sequence[int] | None = None
+              ) -> Tensor:
+    """``(b, P)`` (or ``(b, len(columns))``): True where a value lies at its bound (within
+    1e-6 of the bounds' range)."""
+    bounds = problem.bounds()
+    gap = torch.minimum(theta - bounds[:, 0], bounds[:, 1] - theta)
+    near = gap <= 1e-6 * torch.where(torch.isfinite(bounds[:, 1] - bounds[:, 0]),
+                                     bounds[:, 1] - bounds[:, 0], theta.abs() + 1)
+    return near if columns is None else near[:, list(columns)]
+
+
+def _take(solution: OptimizeResult, k: int, other: OptimizeResult, j: int) -> None:
+    """Replace problem ``k`` of ``solution`` by problem ``j`` of ``other`` (in place)."""
+    for name in ("x", "value", "gradient_norm", "decrement", "last_step", "iterations",
+                 "converged"):
+        getattr(solution, name)[k] = getattr(other, name)[j]
+    solution.messages[k] = other.messages[j]
+
+
+def _chi2_of(problem: FitProblem, trial: Tensor, which: Tensor, data: Tensor,
+             weights: Tensor, orders: Tensor | None = None) -> Tensor:
+    """Chi-square of parameter rows ``trial`` against spectra ``which``, summed over the
+    ``orders`` (a boolean mask; default all), inf where not finite; evaluated in chunks
+    that bound the memory."""
+    chi2 = torch.empty(len(trial), dtype=torch.float64)
+    chunk = max(1, _SCAN_ELEMENTS // problem.grid.numel())
+    with torch.no_grad():
+        for start in range(0, len(trial), chunk):
+            rows = slice(start, start + chunk)
+            per_order = problem.evaluate(trial[rows], data[which[rows]],
+                                         weights[which[rows]]).chi2_per_order
+            if orders is not None:
+                per_order = torch.where(orders, per_order, torch.zeros_like(per_order))
+            chi2[rows] = per_order.sum(-1)
+    return torch.where(torch.isfinite(chi2), chi2, torch.full_like(chi2, math.inf))
+
+
+def _scan_weights(problem: FitProblem, base: Tensor, weights: Tensor
+                  ) -> tuple[Tensor, Tensor | None]:
+    """Weights and orders for the scans: without the pixels that a free telluric
+    ``strength`` changes by more than 1% per unit of strength, and without the orders
+    left with fewer than ``_SCAN_MIN_PIXELS`` such pixels (``None``: all orders). At the
+    starting strength, the telluric residuals of a telluric-dominated order would
+    otherwise outweigh the star's lines and pull the velocity scan away."""
+    positions = [i for i, name in enumerate(problem.names)
+                 if isinstance(problem._specs[name][0], Telluric)
+                 and problem._specs[name][1] == "strength"]
+    if not positions:
+        return weights, None
+    trial = base.repeat(2, 1)
+    trial[1, positions] += 1.0
+    with torch.no_grad():
+        flux = problem.model_flux(trial)
+    change = (flux[1] / flux[0] - 1).abs()
+    keep = torch.isfinite(change) & (change <= _SCAN_TELLURIC_CHANGE)
+    orders = keep.sum(-1) >= _SCAN_MIN_PIXELS
+    if not bool(orders.any()):
+        return weights, None
+    return weights * keep, orders
 
 
 def _as_batch(data: Any, name: str) -> OrderBatch:

@@ -15,7 +15,8 @@ decreased after a step that lowers the objective and increased otherwise, per pr
 Convergence: the Newton decrement :math:`\tfrac12 g^\top H^{-1} g` (the decrease a full
 Newton step would still bring) falls below ``tol`` with a positive-definite Hessian.
 The objective changing by less than ``tol (1 + |f|)`` over 8 iterations (with a positive-definite
-Hessian) also counts as converged, and so does the case when no step lowers the
+Hessian) also counts as converged (without one, the problem stops unconverged: a saddle
+or a parameter driven against a bound, where more iterations bring nothing), and so does the case when no step lowers the
 objective any more (damping beyond 1e12: not even a short step
 down the gradient does), the point is a local minimum of a non-smooth objective (a
 leaky-ReLU emulator is piecewise linear in its labels) and counts as converged if the
@@ -172,10 +173,16 @@ def minimize_newton(fun: Objective, x0: Tensor, *, max_iter: int = 100, tol: flo
         history[rows, iteration % _WINDOW] = value[rows]
         if iteration >= _WINDOW:
             change = history[rows].max(-1).values - value[rows]
-            flat = rows[(change < tol * (1 + value[rows].abs()))
-                        & torch.isfinite(decrement[rows]) & active[rows]]
+            flat = rows[(change < tol * (1 + value[rows].abs())) & active[rows]]
             for i in flat.tolist():
                 active[i] = False
+                if not bool(torch.isfinite(decrement[i])):
+                    messages[i] = (f"stopped after {int(iterations[i])} iterations where the "
+                                   f"objective changed by less than {tol:g} x (1 + "
+                                   f"|objective|) over the last {_WINDOW} but the Hessian is "
+                                   "not positive definite (a saddle, or a parameter driven "
+                                   f"against a bound; gradient norm {float(grad[i].norm()):.3g})")
+                    continue
                 converged[i] = True
                 messages[i] = (f"converged in {int(iterations[i])} iterations: the objective "
                                f"changed by less than {tol:g} x (1 + |objective|) over the "

@@ -7,7 +7,21 @@ I/O registry (``Spectrum.read`` / ``SpectrumList.read`` then know the stellarai 
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import domain, emulators, errors, fitting, flows, foundation, grids, io, labels, lines, ops, spectra, synth
+from . import (
+    domain,
+    emulators,
+    errors,
+    fitting,
+    flows,
+    foundation,
+    grids,
+    io,
+    labels,
+    lines,
+    ops,
+    spectra,
+    synth,
+)
 from .fitting import fit, fit_many
 from .grids import SpectralGrid
 from .io import read_spectrum_list

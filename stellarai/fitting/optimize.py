@@ -14,12 +14,13 @@ decreased after a step that lowers the objective and increased otherwise, per pr
 
 Convergence: the Newton decrement :math:`\tfrac12 g^\top H^{-1} g` (the decrease a full
 Newton step would still bring) falls below ``tol`` with a positive-definite Hessian.
-The objective changing by less than ``tol (1 + |f|)`` over 8 iterations (with a positive-definite
-Hessian) also counts as converged (without one, the problem stops unconverged: a saddle
-or a parameter driven against a bound, where more iterations bring nothing), and so does the case when no step lowers the
-objective any more (damping beyond 1e12: not even a short step
-down the gradient does), the point is a local minimum of a non-smooth objective (a
-leaky-ReLU emulator is piecewise linear in its labels) and counts as converged if the
+The objective changing by less than ``tol (1 + |f|)`` over 8 iterations with a
+positive-definite Hessian also counts as converged; with an indefinite one the problem
+stops unconverged (a saddle, or a parameter driven against a bound, where more
+iterations bring nothing). When no step lowers the objective any more (damping beyond
+1e12: not even a short step down the gradient does), the point is a local minimum of a
+non-smooth objective (a leaky-ReLU emulator is piecewise linear in its labels) and counts
+as converged if the
 Hessian there is positive definite. A problem stops unconverged, with the reason, when
 ``max_iter`` is reached or when the objective is not finite at the start.
 """

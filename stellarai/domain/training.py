@@ -33,7 +33,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..emulators.serialization import emulator_paths
-from ..emulators.training import TrainingHistory, learning_rate
+from ..emulators.training import BestWeights, TrainingHistory, learning_rate
 from .errors import DomainError, DomainFileError
 from .losses import LossWeights, adversarial, reduced_chi2
 from .networks import CycleNetwork
@@ -396,14 +396,9 @@ def train_cycle(network: CycleNetwork, synthesize: Callable[[int, torch.Generato
                 history.scores.setdefault(name, []).append(scores[name])
         history.seconds.append(time.perf_counter() - tic)
         bar.set_postfix(train=f"{history.train_loss[-1]:.3g}", valid=f"{valid_loss:.3g}")
-        if math.isfinite(valid_loss) and (history.best_epoch < 0
-                                          or valid_loss < history.best_valid_loss):
-            history.best_epoch, run.bad_epochs = epoch, 0
-            run.best = {k: v.detach().clone() for k, v in network.state_dict().items()}
-        else:
-            run.bad_epochs += 1
-            if patience is not None and run.bad_epochs >= patience:
-                history.stopped_early = True
+        keeper = BestWeights(patience, run.bad_epochs, run.best)
+        keeper.update(history, network)
+        run.bad_epochs, run.best = keeper.bad_epochs, keeper.state
         if path is not None:
             run.save(path)
         if history.stopped_early:

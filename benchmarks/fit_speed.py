@@ -33,7 +33,7 @@ import stellarai
 from stellarai.emulators import load
 from stellarai.fitting import fit
 from stellarai.fitting.cli import build_model
-from stellarai.fitting.many import fit_many
+from stellarai.fitting.many import fit_many, local_client
 from stellarai.fitting.simulate import simulate_hpf_observation
 
 TRUTH = {"labels": {"teff": 5200 * u.K, "logg": 4.5, "feh": -0.2, "vmic": 1.1 * u.km / u.s},
@@ -69,7 +69,6 @@ def _warm_worker() -> None:
 def throughput(n_spectra: int, orders: list[int], chunk_size: int, starts: int | None
                ) -> list[tuple[str, float, float, float]]:
     """(run, start-up seconds, spectra per minute after start-up, max difference)."""
-    from distributed import Client, LocalCluster
 
     emulator = load("default")
     spectra = [simulate_hpf_observation(TRUTH["labels"], rv=TRUTH["rv"] + i * u.km / u.s,
@@ -92,9 +91,7 @@ def throughput(n_spectra: int, orders: list[int], chunk_size: int, starts: int |
             results = fit_many(spectra, model, **options)
             seconds = time.perf_counter() - begin
         else:
-            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                              memory_limit=0, dashboard_address=None) as cluster, \
-                    Client(cluster) as client:
+            with local_client(workers) as client:
                 client.run(_warm_worker)
                 startup = time.perf_counter() - begin
                 begin = time.perf_counter()

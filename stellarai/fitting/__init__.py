@@ -14,7 +14,7 @@
 
 from .errors import FitError, FitInputError
 from .fitter import SpectrumFitter, fit
-from .many import fit_many, results_table
+from .many import fit_many, local_client, results_table
 from .optimize import OptimizeResult, minimize_newton
 from .problem import FitProblem, chebyshev_basis
 from .result import FitResult
@@ -31,6 +31,7 @@ __all__ = [
     "fit",
     "fit_many",
     "hpf_pixel_wavelengths",
+    "local_client",
     "minimize_newton",
     "results_table",
     "simulate_hpf_observation",

@@ -235,19 +235,20 @@ class _Run:
         self.d_opt = torch.optim.AdamW(network.discriminator_parameters(),
                                        lr=settings["lr_discriminator"], weight_decay=decay)
         self.history = DomainHistory()
-        self.step, self.bad_epochs = 0, 0
-        self.best: dict[str, Tensor] | None = None
+        self.step = 0
+        self.keeper = BestWeights(settings["patience"])
 
     def save(self, checkpoint: Path) -> None:
         weights, sidecar = emulator_paths(checkpoint)
         weights.parent.mkdir(parents=True, exist_ok=True)
         tensors = {f"model.{k}": v.detach().clone().contiguous()
                    for k, v in self.network.state_dict().items()}
-        tensors.update({f"best.{k}": v.contiguous() for k, v in (self.best or {}).items()})
+        tensors.update({f"best.{k}": v.contiguous() for k, v in (self.keeper.state or {}).items()})
         tensors.update(_optimizer_tensors("g_opt", self.g_opt))
         tensors.update(_optimizer_tensors("d_opt", self.d_opt))
         record = {"format": _CHECKPOINT_FORMAT, "format_version": _CHECKPOINT_VERSION,
-                  "settings": self.settings, "step": self.step, "bad_epochs": self.bad_epochs,
+                  "settings": self.settings, "step": self.step,
+                  "bad_epochs": self.keeper.bad_epochs,
                   "history": self.history.to_dict(),
                   "g_groups": self.g_opt.state_dict()["param_groups"],
                   "d_groups": self.d_opt.state_dict()["param_groups"]}
@@ -277,10 +278,11 @@ class _Run:
         except RuntimeError as exc:
             raise DomainFileError(f"checkpoint {str(weights)!r} does not fit this network: "
                                   f"{exc}") from exc
-        self.best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} or None
+        self.keeper.state = {k[5:]: v for k, v in tensors.items()
+                             if k.startswith("best.")} or None
         _restore_optimizer("g_opt", self.g_opt, tensors, record["g_groups"])
         _restore_optimizer("d_opt", self.d_opt, tensors, record["d_groups"])
-        self.step, self.bad_epochs = int(record["step"]), int(record["bad_epochs"])
+        self.step, self.keeper.bad_epochs = int(record["step"]), int(record["bad_epochs"])
         self.history = DomainHistory(**record["history"])
 
 
@@ -396,15 +398,13 @@ def train_cycle(network: CycleNetwork, synthesize: Callable[[int, torch.Generato
                 history.scores.setdefault(name, []).append(scores[name])
         history.seconds.append(time.perf_counter() - tic)
         bar.set_postfix(train=f"{history.train_loss[-1]:.3g}", valid=f"{valid_loss:.3g}")
-        keeper = BestWeights(patience, run.bad_epochs, run.best)
-        keeper.update(history, network)
-        run.bad_epochs, run.best = keeper.bad_epochs, keeper.state
+        run.keeper.update(history, network)
         if path is not None:
             run.save(path)
         if history.stopped_early:
             break
     bar.close()
-    if run.best is not None and (history.stopped_early or history.epochs == epochs):
-        network.load_state_dict(run.best)
+    if history.stopped_early or history.epochs == epochs:
+        run.keeper.restore(network)
     network.eval()
     return history

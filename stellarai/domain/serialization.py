@@ -19,7 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..emulators.errors import EmulatorFileError
-from ..emulators.serialization import _sha256, emulator_paths, load_emulator, save_emulator
+from ..emulators.serialization import emulator_paths, file_sha256, load_emulator, save_emulator
 from .errors import DomainFileError
 from .training import DomainHistory
 
@@ -65,7 +65,7 @@ def save_translator(translator: DomainTranslator, path: str | os.PathLike[str], 
               "weights": translator.weights.to_dict(), "seed": translator.seed,
               "emulator": emulator_stem.name, "history": translator.history.to_dict(),
               "provenance": translator.provenance,
-              "checksum": {"file": weights.name, "sha256": _sha256(weights)}}
+              "checksum": {"file": weights.name, "sha256": file_sha256(weights)}}
     sidecar.write_text(json.dumps(record, indent=1), encoding="utf-8")
     return weights, sidecar
 
@@ -93,7 +93,7 @@ def load_translator(path: str | os.PathLike[str]) -> DomainTranslator:
             f"{str(sidecar)!r} has translator format version {record.get('format_version')!r}"
             f" (written by stellarai {record.get('stellarai_version')}); this stellarai reads "
             f"version {FORMAT_VERSION}")
-    if not weights.is_file() or _sha256(weights) != record["checksum"]["sha256"]:
+    if not weights.is_file() or file_sha256(weights) != record["checksum"]["sha256"]:
         raise DomainFileError(f"{str(weights)!r} is missing, or its checksum does not match "
                               f"{str(sidecar)!r} (modified or from another translator)")
     try:

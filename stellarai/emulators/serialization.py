@@ -35,7 +35,8 @@ from .errors import EmulatorError, EmulatorFileError
 if TYPE_CHECKING:
     from .base import SpectralEmulator
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "emulator_paths", "load_emulator", "save_emulator"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "emulator_paths", "file_sha256", "load_emulator",
+           "save_emulator"]
 
 FORMAT = "stellarai.emulator"
 """Value of ``format`` in every emulator sidecar."""
@@ -61,7 +62,11 @@ def emulator_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     return stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks.
+
+    Every sidecar of the package records this checksum of its weights file.
+    """
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -113,7 +118,7 @@ def save_emulator(emulator: SpectralEmulator, path: str | os.PathLike[str], *,
         "flux_unit": emulator.flux_unit.to_string(),
         "architecture": emulator.architecture(),
         "provenance": emulator.provenance,
-        "weights": {"file": weights_path.name, "sha256": _sha256(weights_path),
+        "weights": {"file": weights_path.name, "sha256": file_sha256(weights_path),
                     "dtype": str(emulator.dtype).removeprefix("torch.")},
     }
     try:
@@ -183,7 +188,7 @@ def load_emulator(path: str | os.PathLike[str]) -> SpectralEmulator:
         raise EmulatorFileError(f"emulator weights {str(weights_path)!r} do not exist (named "
                                 f"by sidecar {str(sidecar_path)!r})")
     expected = sidecar["weights"].get("sha256") if isinstance(sidecar["weights"], dict) else None
-    if expected != _sha256(weights_path):
+    if expected != file_sha256(weights_path):
         raise EmulatorFileError(
             f"checksum of {str(weights_path)!r} does not match its sidecar "
             f"{str(sidecar_path)!r}: the weights were modified or belong to another emulator"

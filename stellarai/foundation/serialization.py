@@ -19,7 +19,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..emulators.serialization import _sha256, emulator_paths
+from ..emulators.serialization import emulator_paths, file_sha256
 from ..errors import LabelError
 from ..labels import LabelSpace
 from .errors import FoundationError, FoundationFileError
@@ -72,7 +72,7 @@ def save_model(model: FoundationModel, path: str | os.PathLike[str], *,
         "wavelength_ranges": [list(r) for r in model.wavelength_ranges],
         "calibration": [float(x) for x in model.calibration],
         "provenance": model.provenance,
-        "weights": {"file": weights.name, "sha256": _sha256(weights)},
+        "weights": {"file": weights.name, "sha256": file_sha256(weights)},
     }
     sidecar.write_text(json.dumps(record, indent=1, allow_nan=False), encoding="utf-8")
     return weights, sidecar
@@ -104,7 +104,7 @@ def load_model(path: str | os.PathLike[str]) -> FoundationModel:
         raise FoundationFileError(f"{str(sidecar)!r} has format version "
                                   f"{record.get('format_version')!r}; this stellarai reads "
                                   f"version {FORMAT_VERSION} only")
-    if record.get("weights", {}).get("sha256") != _sha256(weights):
+    if record.get("weights", {}).get("sha256") != file_sha256(weights):
         raise FoundationFileError(f"checksum of {str(weights)!r} does not match "
                                   f"{str(sidecar)!r}: the weights were modified or belong to "
                                   "another model")

@@ -44,7 +44,7 @@ from ..ops import (
     Unconstrained,
     model_grid_for,
 )
-from ..ops.base import ParameterError, _row_ranges
+from ..ops.base import ParameterError, row_ranges
 from ..ops.resample import DEFAULT_MARGIN, DEFAULT_OVERSAMPLE
 from ..spectra.orders import OrderBatch
 from .errors import FitError, FitInputError
@@ -310,7 +310,7 @@ class FitProblem:
                 f"uncertainty; at least {need} needed): {listed}. Drop these orders or "
                 "unmask their pixels"
             )
-        ranges, _ = _row_ranges(batch)
+        ranges, _ = row_ranges(batch)
         x = 2 * (batch.wavelength - ranges[:, :1]) / (ranges[:, 1:] - ranges[:, :1]) - 1
         self.basis = (chebyshev_basis(x, self.continuum_degree)
                       if self.continuum_degree >= 0 else None)

@@ -40,7 +40,7 @@ from torch import Tensor
 
 from ..ops.base import C_KMS, Operator
 from ..ops.kernels import uniform_log_grid
-from ..ops.template import _as_grid
+from ..ops.template import as_model_grid
 from .errors import LineTableError
 from .kernel import pseudo_voigt_log_flux
 from .profiles import PROFILES, absorption, pseudo_voigt_coefficients, window_half_width
@@ -224,7 +224,7 @@ class LineModel(Operator):
                                     float(columns["wavelength"].max()) + pad,
                                     resolving_power=NATIVE_RESOLVING_POWER,
                                     samples_per_resolution=1.0)
-        grid = _as_grid(grid, "LineModel")
+        grid = as_model_grid(grid, "LineModel")
         self.register_buffer("grid", grid[None] if grid.ndim == 1 else grid)
         self.plan = self._make_plan()
 

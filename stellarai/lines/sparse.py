@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..synth.windows import Bucket, _buckets, _segments
+from ..synth.windows import Bucket, make_buckets, nonempty_segments
 from .errors import LineWindowError
 
 __all__ = ["BYTES_PER_ELEMENT", "DEFAULT_MEMORY_LIMIT", "SparsePlan", "plan_lines"]
@@ -127,7 +127,7 @@ def plan_lines(grid: Tensor, center: np.ndarray, half_width: np.ndarray, *,
     for r in range(rows):
         lo = np.searchsorted(wl[r], center - half_width, side="left")
         hi = np.searchsorted(wl[r], center + half_width, side="right")
-        s, c, ln = _segments(lo + r * n, hi + r * n, lines)
+        s, c, ln = nonempty_segments(lo + r * n, hi + r * n, lines)
         start.append(s)
         count.append(c)
         owner.append(ln)
@@ -146,7 +146,7 @@ def plan_lines(grid: Tensor, center: np.ndarray, half_width: np.ndarray, *,
         raise LineWindowError(f"{what}: no line falls on the wavelength grid "
                               f"({wl.min():.3f}-{wl.max():.3f} Angstrom)")
     flat = wl.reshape(-1)
-    buckets = _merge_small(_buckets(start, count, owner, rows * n, flat, center,
+    buckets = _merge_small(make_buckets(start, count, owner, rows * n, flat, center,
                                     pad=_PAD_OFFSET), rows * n)
     return SparsePlan(
         line=torch.cat([b.line for b in buckets]),

@@ -43,7 +43,7 @@ from astropy.table import QTable
 from specutils import Spectrum, SpectrumList
 from torch import Tensor
 
-from ..ops.base import Operator, ParameterError, _to_canonical
+from ..ops.base import Operator, ParameterError, to_canonical
 from ..ops.broadening import Instrument, Rotation
 from ..ops.continuum import ChebyshevContinuum
 from ..ops.doppler import Doppler
@@ -101,7 +101,7 @@ def build_chain(lines: LineModel, orders: Any, *, telluric: LineModel | None = N
     ('shift', 'log_amplitude', 'log_sigma', 'log_gamma', 'vsini', 'rv', 'c0', 'c1', 'c2')
     """
     batch = OrderBatch.from_spectra(orders)
-    rv_kms = float(_to_canonical(rv, u.km / u.s, "build_chain: rv"))
+    rv_kms = float(to_canonical(rv, u.km / u.s, "build_chain: rv"))
     margin = abs(rv_kms) + RV_RANGE + VSINI_MAX + 30.0
     grid = model_grid_for(batch, oversample=oversample, margin=margin)
     star = (lines.regrid(grid)

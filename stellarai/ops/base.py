@@ -223,8 +223,28 @@ def _unit_words(unit: u.UnitBase) -> str:
     return f"convertible to {unit}"
 
 
-def _to_canonical(value: Any, unit: u.UnitBase, where: str) -> np.ndarray:
-    """``value`` (Quantity, tensor, number or array) as float64 numbers in ``unit``."""
+def to_canonical(value: Any, unit: u.UnitBase, where: str) -> np.ndarray:
+    """``value`` (Quantity, tensor, number or array) as float64 numbers in ``unit``.
+
+    Parameters
+    ----------
+    value : Quantity, torch.Tensor, float or array-like
+        The value; plain numbers and tensors are taken to be in ``unit`` already.
+    unit : astropy.units.UnitBase
+        The canonical unit.
+    where : str
+        What the value is, named in error messages (e.g. ``"Doppler rv"``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Float64 numbers in ``unit``.
+
+    Raises
+    ------
+    ParameterError
+        If a Quantity has an incompatible unit, or the value is not numeric.
+    """
     if isinstance(value, u.Quantity):
         try:
             array = value.to_value(unit)
@@ -270,7 +290,7 @@ def _bounds_from(value: Any, unit: u.UnitBase, where: str) -> tuple[float, float
         raise ParameterError(f"{where} must be a pair (lower, upper), got {value!r}") from None
     pair = []
     for side, default in ((low, -_INF), (high, _INF)):
-        pair.append(default if side is None else float(_to_canonical(side, unit, where)))
+        pair.append(default if side is None else float(to_canonical(side, unit, where)))
     if not pair[0] < pair[1]:
         raise ParameterError(f"{where} must satisfy lower < upper, got {value!r}")
     return pair[0], pair[1]
@@ -379,7 +399,7 @@ class Operator(nn.Module):
         :meth:`_finish_parameters` (after user bound overrides)."""
         unit = u.Unit(unit)
         where = f"{self._name()}: parameter {name!r}"
-        array = _to_canonical(value, unit, where)
+        array = to_canonical(value, unit, where)
         if shape is not None:
             array = _shaped(array, shape, where)
         if array.ndim > 1:
@@ -419,8 +439,8 @@ class Operator(nn.Module):
                     raise ParameterError(
                         f"{where} must be a GaussianPrior or a pair (mean, sigma), got {value!r}"
                     ) from None
-                spec.prior = GaussianPrior(float(_to_canonical(mean, spec.unit, where)),
-                                           float(_to_canonical(sigma, spec.unit, where)))
+                spec.prior = GaussianPrior(float(to_canonical(mean, spec.unit, where)),
+                                           float(to_canonical(sigma, spec.unit, where)))
         for name, spec in self._specs.items():
             self._check_value(spec, self.tensors[name].detach().cpu().numpy())
 
@@ -518,7 +538,7 @@ class Operator(nn.Module):
             spec = leaf._specs[local]
             where = f"{leaf._name()}: parameter {name!r}"
             tensor = leaf.tensors[local]
-            array = _shaped(_to_canonical(value, spec.unit, where),
+            array = _shaped(to_canonical(value, spec.unit, where),
                             () if index is not None else tuple(tensor.shape), where)
             leaf._check_value(spec, array, name=name)
             with torch.no_grad():
@@ -855,7 +875,7 @@ class Pipe(_Composite):
         for op in flat:
             batch = op._output_batch() if hasattr(op, "resample") else None
             if batch is not None:
-                ranges, labels = _row_ranges(batch)
+                ranges, labels = row_ranges(batch)
                 for other in flat:
                     if other is not op:
                         other.check_coverage(ranges, labels)
@@ -1087,8 +1107,21 @@ def _softplus_inverse(y: Tensor) -> Tensor:
 # ------------------------------------------------------------- specutils in and out
 
 
-def _row_ranges(batch: OrderBatch) -> tuple[Tensor, list[str]]:
-    """First and last real pixel wavelength of each row, and a label per row."""
+def row_ranges(batch: OrderBatch) -> tuple[Tensor, list[str]]:
+    """First and last real pixel wavelength of each row, and a label per row.
+
+    Parameters
+    ----------
+    batch : OrderBatch
+        The padded batch of orders.
+
+    Returns
+    -------
+    ranges : torch.Tensor
+        ``(rows, 2)`` first and last real wavelength (Angstrom) of each row.
+    labels : list of str
+        ``"order m (row i)"`` for each row, for error messages.
+    """
     last = (batch.npix - 1).clamp_min(0)
     rows = torch.arange(batch.n_orders)
     ranges = torch.stack([batch.wavelength[:, 0], batch.wavelength[rows, last]], dim=-1)
@@ -1163,7 +1196,7 @@ def _apply_to_spectra(operator: Operator, spectra: Any) -> Any:
         )
     kind = _input_kind(spectra)
     batch = OrderBatch.from_spectra(spectra)
-    ranges, labels = _row_ranges(batch)
+    ranges, labels = row_ranges(batch)
     operator.check_coverage(ranges, labels)
     if hasattr(operator, "resample") and not isinstance(operator, _Composite):
         return operator._resample_spectra(batch, kind)

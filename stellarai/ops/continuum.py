@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from ..spectra.orders import OrderBatch
-from .base import Multiplicative, OperatorError, ParameterError, _row_ranges
+from .base import Multiplicative, OperatorError, ParameterError, row_ranges
 from .template import TabulatedFactor, muler_entry, read_muler_template
 
 __all__ = ["MULER_BLAZE_TEMPLATES", "BlazeTemplate", "ChebyshevContinuum"]
@@ -126,7 +126,7 @@ class ChebyshevContinuum(Multiplicative):
         (('c0', 'c1'), (3,))
         """
         batch = OrderBatch.from_spectra(orders)
-        ranges, _ = _row_ranges(batch)
+        ranges, _ = row_ranges(batch)
         n_orders = batch.n_orders
         if n_orders == 1:
             ranges = ranges[0]

@@ -29,8 +29,8 @@ from .base import (
     ParameterError,
     _input_kind,
     _package,
-    _row_ranges,
-    _to_canonical,
+    row_ranges,
+    to_canonical,
 )
 from .kernels import uniform_log_grid
 
@@ -43,7 +43,7 @@ DEFAULT_OVERSAMPLE = 5.0
 
 
 def _margin_kms(margin: Any, where: str) -> float:
-    value = _to_canonical(margin, u.km / u.s, f"{where}: margin")
+    value = to_canonical(margin, u.km / u.s, f"{where}: margin")
     if value.ndim or not (np.isfinite(value) and value >= 0):
         raise ParameterError(f"{where}: margin must be one velocity >= 0, got {margin!r}")
     return float(value)
@@ -190,7 +190,7 @@ class Resample(Operator):
         self._batch = OrderBatch.from_spectra(target)
         self._margin = _margin_kms(margin, "Resample")
         self.register_buffer("target_wavelength", self._batch.wavelength)
-        ranges, _ = _row_ranges(self._batch)
+        ranges, _ = row_ranges(self._batch)
         self.register_buffer("_low_edge", ranges[:, 0].contiguous())
         self.register_buffer("_high_edge", ranges[:, 1].contiguous())
 
@@ -228,7 +228,7 @@ class Resample(Operator):
         if not bool(bad.any()):
             return
         i = int(torch.nonzero(bad)[0])
-        _, labels = _row_ranges(self._batch)
+        _, labels = row_ranges(self._batch)
         kernels = [leaf._name() for op in upstream for leaf in op._leaves()
                    if leaf.needs_margin()]
         why = []
@@ -282,6 +282,6 @@ class Resample(Operator):
 
     def describe(self) -> str:
         b = self._batch
-        ranges, _ = _row_ranges(b)
+        ranges, _ = row_ranges(b)
         return (f"Resample(<{b.n_orders} orders x {b.n_pix} px, {ranges[:, 0].min().item():.3f}"
                 f"-{ranges[:, 1].max().item():.3f} Angstrom>)")

@@ -99,8 +99,27 @@ def muler_entry(table: Mapping[str, _T], instrument: str, where: str, hint: str 
     return table[key]
 
 
-def _as_grid(grid: Any, where: str) -> Tensor:
-    """A model grid as a float64 tensor in Angstrom (Quantities converted)."""
+def as_model_grid(grid: Any, where: str) -> Tensor:
+    """A model grid as a float64 tensor in Angstrom (Quantities converted).
+
+    Parameters
+    ----------
+    grid : Quantity, torch.Tensor or array-like
+        Wavelengths, shape ``(n,)`` or ``(rows, n)``, strictly increasing along the last
+        axis; plain numbers are Angstrom.
+    where : str
+        The caller, named in error messages.
+
+    Returns
+    -------
+    torch.Tensor
+        The grid as float64 Angstrom.
+
+    Raises
+    ------
+    OperatorError
+        If the grid is not a wavelength, has the wrong shape, or is not increasing.
+    """
     if isinstance(grid, u.Quantity):
         try:
             grid = grid.to_value(u.AA, equivalencies=u.spectral())
@@ -171,7 +190,7 @@ class Template(Operator):
             )
         wavelength, flux, unit = self._read(spectrum, medium)
         if grid is not None:
-            grid = _as_grid(grid, "Template")
+            grid = as_model_grid(grid, "Template")
             _check_within(grid, wavelength, "Template: the template")
             if method == "linear":
                 flux = interpolate_linear(grid, wavelength, flux)

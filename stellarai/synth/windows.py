@@ -128,17 +128,52 @@ def wing_average(a: torch.Tensor, u1: torch.Tensor, u2: torch.Tensor) -> torch.T
     return (wing_primitive(a, u1) - wing_primitive(a, u2)) / (u2 - u1)
 
 
-def _segments(start: np.ndarray, stop: np.ndarray, line: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def nonempty_segments(start: np.ndarray, stop: np.ndarray, line: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixel segments ``[start, stop)`` of each line, without the empty ones.
+
+    Parameters
+    ----------
+    start, stop : numpy.ndarray
+        First and one-past-last pixel index of each segment.
+    line : numpy.ndarray
+        The line each segment belongs to.
+
+    Returns
+    -------
+    start, count, line : numpy.ndarray
+        The segments with at least one pixel: their start, pixel count and line.
+    """
     count = stop - start
     keep = count > 0
     return start[keep], count[keep], line[keep]
 
 
-def _buckets(start: np.ndarray, count: np.ndarray, line: np.ndarray, n_index: int,
+def make_buckets(start: np.ndarray, count: np.ndarray, line: np.ndarray, n_index: int,
              position: np.ndarray, center: np.ndarray, *, edges: bool = False,
              pad: float = 0.0) -> list[Bucket]:
-    """Buckets of segments; ``position`` holds sub-pixel centres, or pixel edges (n + 1)."""
+    """Group segments into buckets of equal padded width, for batched gathers.
+
+    Parameters
+    ----------
+    start, count, line : numpy.ndarray
+        Segments as returned by :func:`nonempty_segments`.
+    n_index : int
+        Number of pixels; padded entries point at index ``n_index`` (one past the end).
+    position : numpy.ndarray
+        Sub-pixel centres, or pixel edges (``n + 1`` of them) when ``edges`` is True.
+    center : numpy.ndarray
+        Line centres, in the units of ``position``.
+    edges : bool
+        Whether ``position`` holds pixel edges (each segment then has one more entry).
+    pad : float
+        Offset of padded entries beyond the profile cut-off.
+
+    Returns
+    -------
+    list of Bucket
+        One bucket per padded width.
+    """
     if not count.size:
         return []
     sizes = _bucket_sizes(int(count.max()))
@@ -219,8 +254,8 @@ def plan_windows(fine: np.ndarray, edges: np.ndarray, center: np.ndarray,
     near_lo = np.clip(np.searchsorted(fine, center - near_radius, side="left"), start, stop)
     near_hi = np.clip(np.searchsorted(fine, center + near_radius, side="right"), near_lo, stop)
     plan = {
-        "near": _buckets(*_segments(near_lo, near_hi, lines), fine.size, fine, center),
-        "far": _buckets(*_segments(np.concatenate([start, near_hi]),
+        "near": make_buckets(*nonempty_segments(near_lo, near_hi, lines), fine.size, fine, center),
+        "far": make_buckets(*nonempty_segments(np.concatenate([start, near_hi]),
                                    np.concatenate([near_lo, stop]),
                                    np.concatenate([lines, lines])),
                         fine.size, fine, center, pad=cut + 1.0),
@@ -228,6 +263,7 @@ def plan_windows(fine: np.ndarray, edges: np.ndarray, center: np.ndarray,
     strong = lines[~narrow]
     w_start = np.concatenate([wing_lo[strong], core_hi[strong]])
     w_stop = np.concatenate([core_lo[strong], wing_hi[strong]])
-    plan["wing"] = _buckets(*_segments(w_start, w_stop, np.concatenate([strong, strong])),
+    plan["wing"] = make_buckets(*nonempty_segments(w_start, w_stop,
+                                                   np.concatenate([strong, strong])),
                             n_pix, edges, center, edges=True, pad=cut + 1.0)
     return plan

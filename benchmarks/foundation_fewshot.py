@@ -45,6 +45,7 @@ OBSERVED_R = 40_000
 RANGES = {"teff": (4000 * u.K, 6500 * u.K), "logg": (1.0, 5.0), "feh": (-2.5, 0.5)}
 FIXED = {"vmic": 1.0, "alpha_fe": 0.0}
 TAIL = -1.5
+MLP_WEIGHT_DECAYS = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
 def label_space():
@@ -89,7 +90,7 @@ def scores(pred: np.ndarray, true: np.ndarray) -> tuple[float, float]:
 
 
 def mlp_from_scratch(train: SpectralGrid, test: SpectralGrid, space, seed: int,
-                     weight_decays: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0)
+                     weight_decays: tuple[float, ...] = MLP_WEIGHT_DECAYS
                      ) -> tuple[np.ndarray, float, float]:
     """An MLP from flux to scaled labels, trained on ``train`` only.
 
@@ -199,6 +200,9 @@ def main() -> None:
         model = FoundationModel.load(args.pretrained)
         run = model.provenance["runs"][-1]
         pre_epochs, pretrain_seconds = len(run["history"]["seconds"]), run["cpu_seconds"]
+        reused = (f" Pre-training ({pretrain_seconds:.0f} s CPU, "
+                  f"{sum(run['history']['seconds']):.0f} s wall) was done by an earlier run "
+                  f"of this command and loaded from --pretrained.")
     else:
         model = FoundationModel(space, d_model=64, n_heads=4, mlp_hidden=128, n_blocks=3,
                                 context=args.context, min_context=args.context // 4,
@@ -208,6 +212,8 @@ def main() -> None:
                                  lr=2e-3, noise=(0.0, 0.02), continuum=0.02,
                                  patience=args.patience, seed=args.seed)
         pretrain_seconds, pre_epochs = time.process_time() - tic, history.epochs
+        reused = (f" Pre-training took {pretrain_seconds:.0f} s CPU, "
+                  f"{sum(history.seconds):.0f} s wall.")
         model.provenance["runs"][-1]["cpu_seconds"] = pretrain_seconds
         print(f"pretrain: {pretrain_seconds:.0f} s CPU, {history.epochs} epochs, best valid "
               f"NLL {history.best_valid_loss:.3f} (epoch {history.best_epoch + 1})",
@@ -263,9 +269,11 @@ def main() -> None:
               f"out of {len(trials)} fine-tuning runs (learning rates "
               f"{', '.join(f'{x:g}' for x in args.finetune_lr)}; frozen blocks "
               f"{', '.join(map(str, args.frozen_blocks))}); (c) kept weight decay "
-              f"{mlp_decay:g} out of 0.001, 0.01, 0.1, 1; both chose on the validation loss "
+              f"{mlp_decay:g} out of {', '.join(f'{x:g}' for x in MLP_WEIGHT_DECAYS)}; "
+              "both chose on the validation loss "
               f"of the same 10 % of the {args.shots} shots, held out from their training. "
-              "Training times are CPU seconds (time.process_time), all runs included.")
+              "Training times are CPU seconds (time.process_time), all runs included."
+              + reused)
 
 
 def write(args, a, b, c, cross, ratio, pull_std, synth_s, pre_s, pre_epochs, fine_s, mlp_s,

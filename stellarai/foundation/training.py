@@ -32,8 +32,13 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..emulators.serialization import emulator_paths
-from ..emulators.training import (BestWeights, TrainingHistory, learning_rate,
-                                  read_checkpoint, write_checkpoint)
+from ..emulators.training import (
+    BestWeights,
+    TrainingHistory,
+    learning_rate,
+    read_checkpoint,
+    write_checkpoint,
+)
 from .errors import FoundationError, FoundationFileError
 from .tokens import TokenBlock, augment, sample_contexts
 

@@ -203,3 +203,74 @@ def test_gaussian_nll_adds_label_uncertainty():
     # variance 1 + 1 = 2: 0.5 * (ln 2 + 1 / 2)
     value = gaussian_nll(mean, log_var, target, torch.ones(1, 1), known)
     assert float(value) == pytest.approx(0.5 * (np.log(2) + 0.5))
+
+
+def _small_run(tmp_path, **kwargs):
+    grid = toy_grid(80, n_pix=60, seed=3)
+    model = FoundationModel(grid.label_space, d_model=16, n_heads=2, mlp_hidden=32,
+                            n_blocks=1, n_frequencies=16, min_period=1e-4, context=32,
+                            min_context=8)
+    history = model.pretrain(grid, epochs=3, batch_size=16, patience=None, progress=False,
+                             checkpoint=tmp_path / "ckpt", **kwargs)
+    return model, history
+
+
+def test_checkpoint_resume_equals_uninterrupted_run(tmp_path):
+    straight, history = _small_run(tmp_path / "a")
+    assert (tmp_path / "a" / "ckpt.safetensors").exists()
+    assert json.loads((tmp_path / "a" / "ckpt.json").read_text())["step"] == 3 * 5
+    # a session that stops after one epoch, then a new process resuming from its files
+    _, first = _small_run(tmp_path / "b", stop_after=1)
+    assert first.epochs == 1
+    resumed, history_b = _small_run(tmp_path / "b", resume=True)
+    assert history_b.epochs == 3
+    assert history_b.valid_loss == history.valid_loss
+    for key, value in straight.module.state_dict().items():
+        assert torch.equal(value, resumed.module.state_dict()[key]), key
+    # resume=True without files starts afresh; other settings are refused
+    fresh, _ = _small_run(tmp_path / "c", resume=True)
+    assert torch.equal(fresh.module.head.weight, straight.module.head.weight)
+    with pytest.raises(FoundationError, match="differ from this run"):
+        _small_run(tmp_path / "b", resume=True, lr=5e-4)
+    with pytest.raises(FoundationError, match="needs a checkpoint path"):
+        straight.pretrain(toy_grid(20, n_pix=60), epochs=1, resume=True, progress=False)
+    (tmp_path / "b" / "ckpt.json").write_text("{}")
+    with pytest.raises(FoundationFileError, match="not a stellarai.foundation-checkpoint"):
+        _small_run(tmp_path / "b", resume=True)
+
+
+def test_line_weighted_contexts_read_lines():
+    from stellarai.foundation.tokens import TokenBlock, sample_contexts
+
+    n, n_pix = 64, 400
+    flux = torch.ones(n, n_pix) + 0.005 * torch.randn(n, n_pix,
+                                                      generator=torch.Generator().manual_seed(1))
+    flux[:, :40] = 0.7                                         # 10 % of the pixels in lines
+    block = TokenBlock(torch.arange(n_pix, dtype=torch.float64), flux, torch.zeros(n, n_pix),
+                       torch.ones(n, n_pix, dtype=torch.bool), torch.zeros(n, 1),
+                       torch.zeros(n, 1), torch.ones(n, 1, dtype=torch.bool))
+    generator = torch.Generator().manual_seed(0)
+    uniform = sample_contexts(block, 40, generator)
+    weighted = sample_contexts(block, 40, generator, line_floor=0.02)
+    assert float((uniform.index < 40).float().mean()) < 0.2
+    # weight 0.3 against 0.02: the 40 line pixels hold 12 / 19.2 of the total weight
+    assert float((weighted.index < 40).float().mean()) > 0.45
+    # without replacement, valid pixels only
+    masked = TokenBlock(block.wavelength, flux, block.sigma,
+                        torch.arange(n_pix)[None].expand(n, -1) >= 20, block.labels,
+                        block.label_sigma, block.known)
+    drawn = sample_contexts(masked, 40, generator, line_floor=0.02).index
+    assert int(drawn.min()) >= 20
+    assert all(len(set(row.tolist())) == 40 for row in drawn)
+
+
+def test_line_floor_setting_saved_and_checked(trained, tmp_path):
+    model, _ = trained
+    assert model.line_floor == 0.02 and model.architecture()["line_floor"] == 0.02
+    weights, sidecar = model.save(tmp_path / "fm")
+    record = json.loads(sidecar.read_text())
+    del record["architecture"]["line_floor"]               # a model saved before the option
+    sidecar.write_text(json.dumps(record))
+    assert FoundationModel.load(tmp_path / "fm").line_floor is None
+    with pytest.raises(FoundationError, match="line_floor must be a positive number"):
+        FoundationModel(model.label_space, line_floor=0.0)

@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 
     from ..grids import SpectralGrid
 
-__all__ = ["BestWeights", "Trainer", "TrainingHistory", "learning_rate"]
+__all__ = ["BestWeights", "Trainer", "TrainingHistory", "learning_rate", "read_checkpoint",
+           "write_checkpoint"]
 
 Schedule = Literal["cosine", "onecycle", "constant"]
 _CHECKPOINT_FORMAT = "stellarai.emulator-checkpoint"
@@ -516,3 +517,88 @@ class Trainer:
 
 def _prefixed(tensors: Mapping[str, Tensor], prefix: str) -> dict[str, Tensor]:
     return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def write_checkpoint(path: str | os.PathLike[str], module: nn.Module,
+                     optimizer: torch.optim.Optimizer, best: BestWeights,
+                     record: dict[str, Any]) -> tuple[Path, Path]:
+    """Write a training state: ``<path>.safetensors`` (tensors) and ``<path>.json``.
+
+    The weights of ``module``, the best weights kept by ``best``, and the optimizer's
+    state tensors go to the safetensors file; ``record`` (JSON-serializable: format,
+    settings, step, history...), ``best.bad_epochs`` and the optimizer's parameter groups
+    to the sidecar. Both files are replaced atomically. :func:`read_checkpoint` reads
+    them back.
+
+    Returns
+    -------
+    (pathlib.Path, pathlib.Path)
+        The weights and sidecar paths.
+    """
+    from .serialization import emulator_paths
+
+    weights, sidecar = emulator_paths(path)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v.detach().clone().contiguous()
+               for k, v in module.state_dict().items()}
+    tensors.update({f"best.{k}": v.contiguous() for k, v in (best.state or {}).items()})
+    state = optimizer.state_dict()
+    for index, entry in state["state"].items():
+        for key, value in entry.items():
+            tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value).clone().contiguous()
+    record = {**record, "bad_epochs": best.bad_epochs,
+              "param_groups": state["param_groups"]}
+    save_file(tensors, str(weights) + ".tmp")
+    Path(str(sidecar) + ".tmp").write_text(json.dumps(record, indent=1), encoding="utf-8")
+    os.replace(str(weights) + ".tmp", weights)
+    os.replace(str(sidecar) + ".tmp", sidecar)
+    return weights, sidecar
+
+
+def read_checkpoint(path: str | os.PathLike[str], module: nn.Module,
+                    optimizer: torch.optim.Optimizer, best: BestWeights, *, fmt: str,
+                    settings: Mapping[str, Any], error: type[Exception] = EmulatorError,
+                    file_error: type[Exception] = EmulatorFileError) -> dict[str, Any]:
+    """Restore a state written by :func:`write_checkpoint`; return its JSON record.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Stem (or either file) of the checkpoint.
+    module, optimizer, best
+        Receive the weights, the optimizer state, and the best weights with the count of
+        epochs without improvement.
+    fmt : str
+        The ``"format"`` the record must have.
+    settings : mapping
+        Must equal the record's ``"settings"`` (a run resumes only with its own settings).
+    error, file_error : type of Exception
+        Raised for different settings, and for an unreadable or foreign checkpoint.
+    """
+    from .serialization import emulator_paths
+
+    weights, sidecar = emulator_paths(path)
+    try:
+        record = json.loads(sidecar.read_text(encoding="utf-8"))
+        tensors = load_file(str(weights))
+    except (OSError, json.JSONDecodeError, SafetensorError) as exc:
+        raise file_error(f"cannot read checkpoint {str(sidecar)!r}: {exc}") from exc
+    if not isinstance(record, dict) or record.get("format") != fmt:
+        raise file_error(f"{str(sidecar)!r} is not a {fmt} file")
+    if record.get("settings") != dict(settings):
+        raise error(f"checkpoint {str(sidecar)!r} was written with settings "
+                    f"{record.get('settings')}, which differ from this run's {dict(settings)}")
+    try:
+        module.load_state_dict(_prefixed(tensors, "model."))
+    except RuntimeError as exc:
+        raise file_error(f"checkpoint {str(weights)!r} does not fit this network: "
+                         f"{exc}") from exc
+    best.state = _prefixed(tensors, "best.") or None
+    best.bad_epochs = int(record["bad_epochs"])
+    optimizer_state: dict[int, dict[str, Tensor]] = {}
+    for key, value in _prefixed(tensors, "optimizer.").items():
+        index, name = key.split(".", 1)
+        optimizer_state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": optimizer_state,
+                               "param_groups": record["param_groups"]})
+    return record

@@ -68,6 +68,12 @@ class FoundationModel:
     min_context : int
         Fewest pixels a training context keeps (sizes are drawn uniformly between the
         two, so the model learns that fewer pixels mean larger uncertainties).
+    line_floor : float or None
+        Context pixels are drawn with weight :math:`\max(|1 - f|, \texttt{line\_floor})`,
+        :math:`f` the normalized flux, in training and prediction alike: most pixels of a
+        spectrum are continuum, and a uniform context of a few hundred of them holds few
+        line pixels. None draws uniformly (the behaviour of models saved before this
+        option, which load with None).
     seed : int
         Seed of the initial weights.
 
@@ -102,25 +108,31 @@ class FoundationModel:
                  mlp_hidden: int = 128, n_blocks: int = 3, n_decoder: int = 1,
                  n_frequencies: int = 48, min_period: float = 2e-5, max_period: float = 2.0,
                  reference_wavelength: u.Quantity = 10_000 * u.AA, context: int = 256,
-                 min_context: int = 32, seed: int = 0) -> None:
+                 min_context: int = 32, line_floor: float | None = 0.02, seed: int = 0
+                 ) -> None:
         if not isinstance(label_space, LabelSpace):
             raise FoundationError(f"label_space must be a LabelSpace, got "
                                   f"{type(label_space).__name__}")
         for name, value in (("context", context), ("min_context", min_context)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise FoundationError(f"{name} must be a positive integer, got {value!r}")
+        if line_floor is not None and not (isinstance(line_floor, (int, float)) and
+                                           0 < line_floor < math.inf):
+            raise FoundationError(f"line_floor must be a positive number or None, got "
+                                  f"{line_floor!r}")
         if min_context > context:
             raise FoundationError(f"min_context ({min_context}) must not exceed context "
                                   f"({context})")
         reference = u.Quantity(reference_wavelength).to_value(u.AA)
         self.label_space = label_space
         self.context, self.min_context = context, min_context
+        self.line_floor = None if line_floor is None else float(line_floor)
         self._architecture = {
             "d_model": d_model, "n_heads": n_heads, "mlp_hidden": mlp_hidden,
             "n_blocks": n_blocks, "n_decoder": n_decoder, "n_frequencies": n_frequencies,
             "min_period": float(min_period), "max_period": float(max_period),
             "reference_wavelength": float(reference), "context": context,
-            "min_context": min_context}
+            "min_context": min_context, "line_floor": self.line_floor}
         encoding = SinusoidalEncoding(n_frequencies, min_period, max_period,
                                       reference=math.log(reference))
         with seeded(seed):
@@ -227,7 +239,9 @@ class FoundationModel:
                  valid_fraction: float = 0.1, epochs: int = 20, batch_size: int = 32,
                  lr: float = 1e-3, weight_decay: float = 1e-4, patience: int | None = 5,
                  seed: int = 0, noise: tuple[float, float] = (0.0, 0.01),
-                 continuum: float = 0.0, progress: bool = True) -> FoundationHistory:
+                 continuum: float = 0.0, progress: bool = True,
+                 checkpoint: str | os.PathLike[str] | None = None, resume: bool = False,
+                 stop_after: int | None = None) -> FoundationHistory:
         """Pre-train on one or more synthetic grids (different instruments welcome).
 
         Parameters
@@ -248,6 +262,15 @@ class FoundationModel:
             Standard deviation of a random linear continuum error per context.
         progress : bool
             Show a progress bar.
+        checkpoint : str or path-like, optional
+            Stem of checkpoint files (``.safetensors`` + ``.json``, no pickle) written after
+            every epoch: weights, best weights, optimizer state and history.
+        resume : bool
+            Continue from ``checkpoint`` if its files exist (same data and settings); the
+            result is the one an uninterrupted run gives.
+        stop_after : int, optional
+            End after this many epochs in total (the schedule still spans ``epochs``), for
+            time-boxed sessions continued later with ``resume=True``.
 
         Returns
         -------
@@ -268,7 +291,8 @@ class FoundationModel:
                                                  train_name=f"grids[{i}]")
             train_blocks.append(self._grid_block(grid, f"grids[{i}]"))
             valid_blocks.append(self._grid_block(held, f"valid[{i}]"))
-        return self._train(train_blocks, valid_blocks, settings, None, "pretrain")
+        return self._train(train_blocks, valid_blocks, settings, None, "pretrain",
+                           checkpoint=checkpoint, resume=resume, stop_after=stop_after)
 
     def finetune(self, spectra: SpectralGrid | Sequence[Any], labels: Any = None, *,
                  label_uncertainty: Mapping[str, Any] | None = None,
@@ -276,7 +300,8 @@ class FoundationModel:
                  batch_size: int = 16, lr: float = 3e-4, weight_decay: float = 1e-4,
                  patience: int | None = 15, seed: int = 0,
                  noise: tuple[float, float] = (0.0, 0.0), continuum: float = 0.0,
-                 progress: bool = True) -> FoundationHistory:
+                 progress: bool = True, checkpoint: str | os.PathLike[str] | None = None,
+                 resume: bool = False, stop_after: int | None = None) -> FoundationHistory:
         """Fine-tune on a few (observed) spectra with labels.
 
         Parameters
@@ -299,6 +324,8 @@ class FoundationModel:
             Share of the stars (at least one) held out for early stopping.
         epochs, batch_size, lr, weight_decay, patience, seed, noise, continuum, progress
             As for :meth:`pretrain`.
+        checkpoint, resume, stop_after
+            As for :meth:`pretrain` (use another checkpoint path than pre-training's).
 
         Returns
         -------
@@ -330,14 +357,17 @@ class FoundationModel:
         frozen = {id(p) for p in self.module.frozen_parameters(frozen_blocks)}
         trainable = [p for p in self.module.parameters() if id(p) not in frozen]
         return self._train([block.rows(order[n_valid:])], [block.rows(order[:n_valid])],
-                           settings, trainable, "finetune", frozen_blocks=frozen_blocks)
+                           settings, trainable, "finetune", checkpoint=checkpoint,
+                           resume=resume, stop_after=stop_after, frozen_blocks=frozen_blocks)
 
     def _train(self, train: list[TokenBlock], valid: list[TokenBlock],
-               settings: TrainSettings, parameters: list | None, kind: str,
-               **extra: Any) -> FoundationHistory:
+               settings: TrainSettings, parameters: list | None, kind: str, *,
+               checkpoint: str | os.PathLike[str] | None, resume: bool,
+               stop_after: int | None, **extra: Any) -> FoundationHistory:
         history = train_network(self.module, train, valid, settings, context=self.context,
-                                min_context=self.min_context, parameters=parameters,
-                                description=kind)
+                                min_context=self.min_context, line_floor=self.line_floor,
+                                parameters=parameters, description=kind,
+                                checkpoint=checkpoint, resume=resume, stop_after=stop_after)
         for block in train:
             self._add_range(block.wavelength_range())
         self.history = history
@@ -423,7 +453,8 @@ class FoundationModel:
                 part = block.rows(rows)
                 mu, var = [], []
                 for _ in range(n_contexts):
-                    c = sample_contexts(part, self.context, generator)
+                    c = sample_contexts(part, self.context, generator,
+                                        line_floor=self.line_floor)
                     mean, log_var, _ = self.module(c.wavelength, c.flux, c.sigma, c.padding)
                     mu.append(mean)
                     var.append(torch.exp(log_var))
@@ -550,7 +581,8 @@ class FoundationModel:
         self.module.eval()
         with torch.no_grad():
             for _ in range(n_contexts):
-                c = sample_contexts(block, self.context, generator)
+                c = sample_contexts(block, self.context, generator,
+                                    line_floor=self.line_floor)
                 _, _, weights = self.module(c.wavelength, c.flux, c.sigma, c.padding)
                 used = ~c.padding[0]
                 share = weights[0, index].double() * used.sum()

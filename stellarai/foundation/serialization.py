@@ -111,6 +111,7 @@ def load_model(path: str | os.PathLike[str]) -> FoundationModel:
     try:
         architecture = dict(record["architecture"])
         reference = architecture.pop("reference_wavelength")
+        architecture.setdefault("line_floor", None)     # saved before the option existed
         model = FoundationModel(LabelSpace.from_dict(record["label_space"]),
                                 reference_wavelength=reference * u.AA, **architecture)
         tensors = load_file(str(weights))

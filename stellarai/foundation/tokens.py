@@ -75,16 +75,51 @@ class Context:
 
 
 def sample_contexts(block: TokenBlock, size: int, generator: torch.Generator, *,
-                    min_size: int | None = None) -> Context:
-    """Draw ``size`` random valid pixels per spectrum (fewer where fewer are valid).
+                    min_size: int | None = None, line_floor: float | None = None) -> Context:
+    r"""Draw ``size`` random valid pixels per spectrum (fewer where fewer are valid).
 
-    With ``min_size``, each spectrum keeps a random number of them, uniform in
-    ``[min_size, size]``; the rest are padding. Every spectrum needs a valid pixel.
+    Parameters
+    ----------
+    block : TokenBlock
+        The spectra; every spectrum needs a valid pixel.
+    size : int
+        Pixels per context.
+    generator : torch.Generator
+        Source of randomness.
+    min_size : int, optional
+        Each spectrum keeps a random number of the drawn pixels, uniform in
+        ``[min_size, size]``; the rest are padding.
+    line_floor : float, optional
+        Draw pixel :math:`j` with weight :math:`\max(|1 - f_j|, \texttt{line\_floor})`
+        (sampling without replacement, Efraimidis & Spirakis 2006), so that contexts hold
+        mostly pixels in lines rather than continuum; None draws uniformly.
+
+    Returns
+    -------
+    Context
+
+    Examples
+    --------
+    >>> import torch
+    >>> flux = torch.ones(1, 100)
+    >>> flux[0, :10] = 0.5                      # ten pixels in a line
+    >>> block = TokenBlock(torch.arange(100.0), flux, torch.zeros(1, 100),
+    ...                    torch.ones(1, 100, dtype=torch.bool), torch.zeros(1, 1),
+    ...                    torch.zeros(1, 1), torch.ones(1, 1, dtype=torch.bool))
+    >>> c = sample_contexts(block, 10, torch.Generator().manual_seed(0), line_floor=0.01)
+    >>> int((c.index < 10).sum()) > 5          # uniform drawing would average 1
+    True
     """
     n, n_pix = block.flux.shape
     width = min(size, n_pix)
-    scores = torch.rand(n, n_pix, generator=generator).masked_fill(~block.valid, 2.0)
-    index = scores.topk(width, dim=1, largest=False, sorted=True).indices
+    uniform = torch.rand(n, n_pix, generator=generator)
+    if line_floor is None:
+        scores = -uniform
+    else:
+        weight = (1 - block.flux).abs().nan_to_num(0.0).clamp_min(line_floor)
+        scores = torch.log(uniform.clamp_min(1e-30)) / weight
+    scores = scores.masked_fill(~block.valid, -torch.inf)
+    index = scores.topk(width, dim=1, largest=True, sorted=True).indices
     count = block.valid.sum(1)
     if min_size is not None and min_size < width:
         count = torch.minimum(count, torch.randint(min_size, width + 1, (n,),

@@ -21,17 +21,25 @@ and log-variance and :math:`\sigma_y` the label's own uncertainty (all in scaled
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..emulators.training import BestWeights, TrainingHistory, learning_rate
-from .errors import FoundationError
+from ..emulators.serialization import emulator_paths
+from ..emulators.training import (
+    BestWeights,
+    TrainingHistory,
+    learning_rate,
+    read_checkpoint,
+    write_checkpoint,
+)
+from .errors import FoundationError, FoundationFileError
 from .tokens import TokenBlock, augment, sample_contexts
 
 if TYPE_CHECKING:
@@ -40,6 +48,9 @@ if TYPE_CHECKING:
     from .network import FoundationNet
 
 __all__ = ["FoundationHistory", "TrainSettings", "gaussian_nll", "train_network"]
+
+CHECKPOINT_FORMAT = "stellarai.foundation-checkpoint"
+"""The ``"format"`` of a foundation training checkpoint's JSON sidecar."""
 
 
 class FoundationHistory(TrainingHistory):
@@ -137,8 +148,10 @@ def _batches(blocks: Sequence[TokenBlock], batch_size: int, generator: torch.Gen
 
 
 def _loss(net: FoundationNet, block: TokenBlock, generator: torch.Generator, size: int,
-          min_size: int, settings: TrainSettings) -> tuple[Tensor, Tensor]:
-    context = augment(sample_contexts(block, size, generator, min_size=min_size), generator,
+          min_size: int, settings: TrainSettings, line_floor: float | None
+          ) -> tuple[Tensor, Tensor]:
+    context = augment(sample_contexts(block, size, generator, min_size=min_size,
+                                      line_floor=line_floor), generator,
                       noise=settings.noise, continuum=settings.continuum)
     mean, log_var, _ = net(context.wavelength, context.flux, context.sigma, context.padding)
     loss = gaussian_nll(mean, log_var, block.labels, block.label_sigma, block.known)
@@ -148,8 +161,11 @@ def _loss(net: FoundationNet, block: TokenBlock, generator: torch.Generator, siz
 
 def train_network(net: FoundationNet, train: Sequence[TokenBlock], valid: Sequence[TokenBlock],
                   settings: TrainSettings, *, context: int, min_context: int,
+                  line_floor: float | None = None,
                   parameters: Sequence[nn.Parameter] | None = None,
-                  description: str = "training") -> FoundationHistory:
+                  description: str = "training",
+                  checkpoint: str | os.PathLike[str] | None = None, resume: bool = False,
+                  stop_after: int | None = None) -> FoundationHistory:
     """Train ``net`` in place on token blocks; keep the weights of the best epoch.
 
     Parameters
@@ -162,16 +178,42 @@ def train_network(net: FoundationNet, train: Sequence[TokenBlock], valid: Sequen
         Epochs, batch size, learning rate, patience, seed, augmentation, progress bar.
     context, min_context : int
         Pixels per context, and the fewest a training context keeps.
+    line_floor : float, optional
+        Context pixels are drawn with weight ``max(|1 - flux|, line_floor)`` (None:
+        uniformly); see :func:`~stellarai.foundation.tokens.sample_contexts`.
     parameters : sequence of torch.nn.Parameter, optional
         Train only these (the others stay bit-identical); default all.
     description : str
         Label of the progress bar.
+    checkpoint : str or path-like, optional
+        Stem of checkpoint files (``.safetensors`` + ``.json``) written after every epoch:
+        weights, best weights, optimizer state, step and history.
+    resume : bool
+        Continue from ``checkpoint`` if its files exist (the settings must be the same);
+        the run then ends with the weights an uninterrupted run would have.
+    stop_after : int, optional
+        End after this many epochs in total (the schedule still spans
+        ``settings.epochs``): a time-boxed session that a later call with ``resume=True``
+        continues. The best weights are restored only when the run is over.
 
     Returns
     -------
     FoundationHistory
+
+    Raises
+    ------
+    FoundationError
+        For bad settings, or a checkpoint written with other settings.
+    FoundationFileError
+        For an unreadable checkpoint, or one of another network.
     """
     settings.check()
+    if stop_after is not None and (isinstance(stop_after, bool) or
+                                   not isinstance(stop_after, int) or stop_after < 1):
+        raise FoundationError(f"stop_after must be a positive integer or None, got "
+                              f"{stop_after!r}")
+    if resume and checkpoint is None:
+        raise FoundationError("resume=True needs a checkpoint path")
     trainable = list(net.parameters() if parameters is None else parameters)
     if not trainable:
         raise FoundationError("nothing to train: every parameter is frozen")
@@ -180,10 +222,23 @@ def train_network(net: FoundationNet, train: Sequence[TokenBlock], valid: Sequen
     history = FoundationHistory()
     steps = sum(math.ceil(len(block) / settings.batch_size) for block in train)
     total, step, best = settings.epochs * steps, 0, BestWeights(settings.patience)
-    bar = tqdm(range(settings.epochs), disable=not settings.progress, desc=description,
-               unit="epoch")
+    run = {**{k: v for k, v in asdict(settings).items() if k not in ("progress", "epochs")},
+           "epochs": settings.epochs, "context": context, "min_context": min_context,
+           "line_floor": line_floor, "n_train": [len(b) for b in train],
+           "n_trainable": sum(p.numel() for p in trainable)}
+    run["noise"] = list(run["noise"])
+    if resume and emulator_paths(checkpoint)[1].exists():
+        record = read_checkpoint(checkpoint, net, optimizer, best, fmt=CHECKPOINT_FORMAT,
+                                 settings=run, error=FoundationError,
+                                 file_error=FoundationFileError)
+        step, history = int(record["step"]), FoundationHistory(**record["history"])
+    end = settings.epochs if stop_after is None else min(settings.epochs, stop_after)
+    bar = tqdm(range(history.epochs, end), initial=history.epochs, total=settings.epochs,
+               disable=not settings.progress, desc=description, unit="epoch")
     rate = settings.lr
     for epoch in bar:
+        if history.stopped_early:
+            break
         tic = time.perf_counter()
         generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + epoch)
         net.train()
@@ -193,14 +248,15 @@ def train_network(net: FoundationNet, train: Sequence[TokenBlock], valid: Sequen
             for group in optimizer.param_groups:
                 group["lr"] = rate
             loss, _ = _loss(net, train[b].rows(rows), generator, context, min_context,
-                            settings)
+                            settings, line_floor)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             step += 1
             running += float(loss.detach()) * len(rows)
             count += len(rows)
-        valid_loss, valid_mae = evaluate(net, valid, context, settings)
+        valid_loss, valid_mae = evaluate(net, valid, context, settings,
+                                         line_floor=line_floor)
         history.train_loss.append(running / count)
         history.valid_loss.append(valid_loss)
         history.valid_mae.append(valid_mae)
@@ -208,16 +264,20 @@ def train_network(net: FoundationNet, train: Sequence[TokenBlock], valid: Sequen
         history.seconds.append(time.perf_counter() - tic)
         bar.set_postfix(train=f"{history.train_loss[-1]:.3f}", valid=f"{valid_loss:.3f}")
         best.update(history, net)
-        if history.stopped_early:
-            break
+        if checkpoint is not None:
+            write_checkpoint(checkpoint, net, optimizer, best,
+                             {"format": CHECKPOINT_FORMAT, "settings": run, "step": step,
+                              "history": history.to_dict()})
     bar.close()
-    best.restore(net)
+    if history.epochs >= settings.epochs or history.stopped_early:
+        best.restore(net)
     net.eval()
     return history
 
 
 def evaluate(net: FoundationNet, blocks: Sequence[TokenBlock], context: int,
-             settings: TrainSettings, *, batch_size: int = 256) -> tuple[float, float]:
+             settings: TrainSettings, *, batch_size: int = 256,
+             line_floor: float | None = None) -> tuple[float, float]:
     """Mean NLL and mean absolute scaled-label error on fixed random contexts."""
     generator = torch.Generator().manual_seed(settings.seed + 7_919)
     net.eval()
@@ -226,7 +286,7 @@ def evaluate(net: FoundationNet, blocks: Sequence[TokenBlock], context: int,
         for block in blocks:
             for rows in torch.split(torch.arange(len(block)), batch_size):
                 loss, error = _loss(net, block.rows(rows), generator, context, context,
-                                    settings)
+                                    settings, line_floor)
                 total += float(loss) * len(rows)
                 count += len(rows)
                 errors.append(error)

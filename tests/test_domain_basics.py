@@ -18,6 +18,7 @@ from stellarai.domain import (
     latent_score,
     load_translator,
     reduced_chi2,
+    split_correlation,
 )
 from stellarai.domain.toy import ToyDomains
 from stellarai.emulators import PayneEmulator, Trainer
@@ -61,6 +62,54 @@ def test_reduced_chi2_is_weighted_and_ignores_masked_pixels():
     weight = torch.tensor([[100.0, 100.0, 0.0, 100.0], [100.0, 100.0, 100.0, 25.0]])
     expected = (100 * 0.01 + 100 * 0.04 + 25 * 0.09) / 7
     assert float(reduced_chi2(prediction, target, weight)) == pytest.approx(expected)
+
+
+def test_split_correlation_values():
+    x = torch.linspace(0, 1, 10)[:, None]
+    shared = torch.cat([x, torch.ones(10, 1)], 1)          # a constant has no correlation
+    assert float(split_correlation(shared, -3 * x)) == pytest.approx(1.0, abs=1e-4)
+    assert float(split_correlation(shared, (x - 0.5) ** 2)) == pytest.approx(0.0, abs=1e-6)
+    both = torch.cat([x, (x - 0.5) ** 2], 1)
+    assert float(split_correlation(shared, both)) == pytest.approx(0.5, abs=1e-4)
+    assert float(split_correlation(shared[:1], x[:1])) == 0.0
+
+
+def test_decorrelation_penalty_removes_what_the_shared_latent_says():
+    torch.manual_seed(0)
+    factors = torch.rand(64, 2)                 # the shared latent knows only the first
+    layer = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        layer.weight.fill_(1.0)
+    start = float(split_correlation(factors[:, :1], layer(factors)).detach())
+    optimizer = torch.optim.Adam(layer.parameters(), lr=0.05)
+    for _ in range(100):
+        optimizer.zero_grad(set_to_none=True)
+        split_correlation(factors[:, :1], layer(factors)).backward()
+        optimizer.step()
+    assert start > 0.3
+    assert float(split_correlation(factors[:, :1], layer(factors)).detach()) < 0.01
+    assert float(layer.weight.detach()[0, 1].abs()) > 0.5   # the other factor is kept
+
+
+def test_decorrelation_penalty_moves_only_the_split_encoder():
+    torch.manual_seed(1)
+    net = CycleNetwork(64, n_shared=4, n_split=2, channels=(4,), hidden=16)
+    observed = 1 - 0.3 * torch.rand(16, 64)
+    synthetic = observed.flip(0)
+    weight = torch.full_like(observed, 1e4)
+    step = CycleStep(net, LossWeights(), synthetic_weight=1e4, split_decorrelation=2.0)
+    out = step.forward(synthetic, observed)
+    penalized = step.generator_losses(out, synthetic, observed, weight)
+    penalty = float(penalized["decorrelation"].detach())
+    assert np.isfinite(penalty) and penalty > 0
+    penalized["decorrelation"].backward()
+    assert all(p.grad is None for p in net.encoder_obs.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for p in net.encoder_split.parameters())
+    step.split_decorrelation = 0.0              # Cycle-StarNet's loss, recorded but not added
+    plain = step.generator_losses(out, synthetic, observed, weight)
+    assert float((penalized["total"] - plain["total"]).detach()) == pytest.approx(
+        2.0 * penalty, rel=1e-2)
 
 
 def test_latent_score_and_element_names():
@@ -213,6 +262,10 @@ def test_bad_input_errors(trained, toy, emulator):
     with pytest.raises(DomainError, match="the label spaces must match"):
         fresh.fit(toy.observed_grid(10, seed=1), synthetic_labels=other, epochs=1,
                   progress=False)
+    for bad in (-1.0, float("nan"), float("inf"), True, "1"):
+        with pytest.raises(DomainError, match="split_decorrelation must be a finite number"):
+            fresh.fit(toy.observed_grid(10, seed=1), epochs=1, progress=False,
+                      split_decorrelation=bad)
     with pytest.raises(DomainError, match="emulator must be a SpectralEmulator"):
         DomainTranslator("payne")
 

@@ -14,7 +14,7 @@ O'Briain, T., Ting, Y.-S., Fabbro, S., Yi, K. M., Venn, K., & Bialek, S. 2021, A
 """
 
 from .errors import DomainError, DomainFileError, DomainInputError
-from .losses import LossWeights, adversarial, reduced_chi2
+from .losses import LossWeights, adversarial, reduced_chi2, split_correlation
 from .maps import MissingLinesMap, element_of
 from .networks import ConvEncoder, CycleNetwork, Discriminator, Generator
 from .scores import SCORE_NAMES, cross_validation_scores, latent_score
@@ -45,5 +45,6 @@ __all__ = [
     "load_translator",
     "reduced_chi2",
     "save_translator",
+    "split_correlation",
     "train_cycle",
 ]

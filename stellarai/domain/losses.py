@@ -8,7 +8,9 @@ not masked, i.e. reduced :math:`\chi^2` values,
     \chi^2_\nu(\hat x, x) = \frac{\sum_j w_j\,(\hat x_j - x_j)^2}{\#\{j: w_j > 0\}},
 
 with :math:`w_j` the inverse variance of pixel :math:`j` (0 where it is masked). The
-adversarial losses are binary cross-entropies on the discriminators' logits.
+adversarial losses are binary cross-entropies on the discriminators' logits. The
+optional decorrelation penalty (:func:`split_correlation`) is a stellarai addition, not a
+Cycle-StarNet loss.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from torch import Tensor
 
 from .errors import DomainError
 
-__all__ = ["LossWeights", "adversarial", "reduced_chi2"]
+__all__ = ["LossWeights", "adversarial", "reduced_chi2", "split_correlation"]
 
 
 @dataclass(frozen=True)
@@ -99,3 +101,44 @@ def adversarial(logits: Tensor, real: bool) -> Tensor:
     """Binary cross-entropy of discriminator ``logits`` against the class ``real``."""
     target = torch.ones_like(logits) if real else torch.zeros_like(logits)
     return F.binary_cross_entropy_with_logits(logits, target)
+
+
+def split_correlation(shared: Tensor, split: Tensor, eps: float = 1e-6) -> Tensor:
+    r"""Squared correlation between split and shared latents over a batch.
+
+    With :math:`C_{ij}` the Pearson correlation of shared latent :math:`i` and split latent
+    :math:`j` across the batch, the penalty is :math:`\frac{1}{n_{\rm split}}
+    \sum_{i,j} C_{ij}^2`: 0 when no split latent follows any shared one linearly, about the
+    share of a split latent's variance that the shared latents explain when those are
+    uncorrelated with each other. Batches of fewer than 2 rows, or without split latents,
+    give 0.
+
+    Parameters
+    ----------
+    shared : torch.Tensor
+        ``(b, n_shared)`` shared latents.
+    split : torch.Tensor
+        ``(b, n_split)`` split latents of the same spectra.
+    eps : float
+        Added to the standard deviations (a constant latent has no correlation).
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar in :math:`[0, n_{\rm shared}]`.
+
+    Examples
+    --------
+    >>> a = torch.tensor([[0.0], [1.0], [2.0], [3.0]])
+    >>> round(float(split_correlation(a, 2 * a)), 4), float(split_correlation(a, a[:, :0]))
+    (1.0, 0.0)
+    """
+    if len(shared) < 2 or not split.shape[1]:
+        return split.new_zeros(())
+
+    def standardized(x: Tensor) -> Tensor:
+        x = x - x.mean(0)
+        return x / (x.pow(2).mean(0).sqrt() + eps)
+
+    corr = standardized(shared).T @ standardized(split) / len(shared)
+    return corr.pow(2).sum() / split.shape[1]

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from ..emulators.serialization import emulator_paths
 from ..emulators.training import BestWeights, TrainingHistory, learning_rate
 from .errors import DomainError, DomainFileError
-from .losses import LossWeights, adversarial, reduced_chi2
+from .losses import LossWeights, adversarial, reduced_chi2, split_correlation
 from .networks import CycleNetwork
 from .scores import SCORE_NAMES, cross_validation_scores
 
@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LOSS_NAMES", "CycleStep", "DomainHistory", "train_cycle"]
 
-LOSS_NAMES = ("rec_synth", "rec_obs", "cycle_synth", "cycle_obs", "generator", "discriminator")
+LOSS_NAMES = ("rec_synth", "rec_obs", "cycle_synth", "cycle_obs", "generator", "discriminator",
+              "decorrelation")
 """Keys of the per-epoch training losses in :attr:`DomainHistory.components`."""
 _CHECKPOINT_FORMAT = "stellarai.domain-checkpoint"
 _CHECKPOINT_VERSION = 1
@@ -100,14 +101,19 @@ class CycleStep:
     synthetic_weight : float
         Inverse variance given to every synthetic pixel (synthetic spectra are noise-free;
         the translator uses the observed spectra's median inverse variance).
+    cycle_noise, split_dropout : float
+        See :meth:`forward`.
+    split_decorrelation : float
+        Weight of the decorrelation penalty (see :meth:`generator_losses`; 0: none).
     """
 
     def __init__(self, network: CycleNetwork, weights: LossWeights,
                  synthetic_weight: float, cycle_noise: float = 0.0,
-                 split_dropout: float = 0.0) -> None:
+                 split_dropout: float = 0.0, split_decorrelation: float = 0.0) -> None:
         self.network, self.weights = network, weights
         self.synthetic_weight = float(synthetic_weight)
         self.cycle_noise, self.split_dropout = float(cycle_noise), float(split_dropout)
+        self.split_decorrelation = float(split_decorrelation)
 
     def forward(self, synthetic: Tensor, observed: Tensor,
                 generator: torch.Generator | None = None) -> dict[str, Tensor]:
@@ -166,7 +172,12 @@ class CycleStep:
         """Unweighted losses and their weighted sum ``"total"`` for the generator step.
 
         The discriminators' parameters are frozen while their logits are computed, so
-        this loss puts no gradient on them.
+        this loss puts no gradient on them. ``"decorrelation"`` is
+        :func:`~stellarai.domain.losses.split_correlation` between the observed spectra's
+        split latents and their shared latents, the latter detached: weighted by
+        ``split_decorrelation``, it pushes the split encoder (never the shared one) to keep
+        out of the split latent whatever the shared latent already says (the labels, and
+        with them the lines that follow the labels but the models lack).
         """
         w_s = torch.full_like(synthetic, self.synthetic_weight)
         losses = {"rec_synth": reduced_chi2(out["rec_s"], synthetic, w_s),
@@ -176,6 +187,9 @@ class CycleStep:
         w = self.weights
         total = (w.synthetic * (losses["rec_synth"] + losses["cycle_synth"])
                  + w.observed * (losses["rec_obs"] + losses["cycle_obs"]))
+        losses["decorrelation"] = split_correlation(out["z_o"].detach(), out["split"])
+        if self.split_decorrelation > 0:
+            total = total + self.split_decorrelation * losses["decorrelation"]
         if adversarial_terms:
             net = self.network
             discriminators = list(net.discriminator_parameters())
@@ -298,7 +312,7 @@ def _validation_loss(step: CycleStep, synthetic: Tensor, observed: Tensor,
 def train_cycle(network: CycleNetwork, synthesize: Callable[[int, torch.Generator], Tensor],
                 train: tuple[Tensor, Tensor], valid: tuple[Tensor, Tensor, Tensor], *,
                 weights: LossWeights, synthetic_weight: float, cycle_noise: float = 0.0,
-                split_dropout: float = 0.0, epochs: int = 50,
+                split_dropout: float = 0.0, split_decorrelation: float = 0.0, epochs: int = 50,
                 batch_size: int = 32, lr: float = 1e-3, lr_discriminator: float | None = None,
                 weight_decay: float = 0.0, patience: int | None = 20, seed: int = 0,
                 progress: bool = True, checkpoint: str | os.PathLike[str] | None = None,
@@ -325,6 +339,9 @@ def train_cycle(network: CycleNetwork, synthesize: Callable[[int, torch.Generato
     split_dropout : float
         Share of observed spectra reconstructed with the mean split latent (see
         :meth:`CycleStep.forward`).
+    split_decorrelation : float
+        Weight of the penalty on correlations between split and shared latents (see
+        :meth:`CycleStep.generator_losses`).
     epochs, batch_size, lr, weight_decay, patience, seed, progress, stop_after
         As for :class:`stellarai.emulators.Trainer`; ``lr`` is the encoders' and
         generators' peak learning rate.
@@ -348,12 +365,13 @@ def train_cycle(network: CycleNetwork, synthesize: Callable[[int, torch.Generato
                 "lr_discriminator": float(lr_discriminator), "weight_decay": weight_decay,
                 "patience": patience, "seed": seed, "weights": weights.to_dict(),
                 "cycle_noise": cycle_noise, "split_dropout": split_dropout,
-                "n_train": len(flux)}
+                "split_decorrelation": split_decorrelation, "n_train": len(flux)}
     run = _Run(network, settings)
     path = None if checkpoint is None else Path(os.fspath(checkpoint))
     if resume and path is not None and all(p.exists() for p in emulator_paths(path)):
         run.load(path)
-    step = CycleStep(network, weights, synthetic_weight, cycle_noise, split_dropout)
+    step = CycleStep(network, weights, synthetic_weight, cycle_noise, split_dropout,
+                     split_decorrelation)
     history = run.history
     total = epochs * math.ceil(len(flux) / batch_size)
     last = history.epochs if history.stopped_early else (

@@ -8,6 +8,7 @@ O'Briain, T., Ting, Y.-S., Fabbro, S., Yi, K. M., Venn, K., & Bialek, S. 2021, A
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, NamedTuple
@@ -187,7 +188,7 @@ class DomainTranslator:
             checkpoint: str | os.PathLike[str] | None = None, resume: bool = False,
             stop_after: int | None = None, progress: bool = True, threads: int | None = None,
             default_uncertainty: float = 0.01, cycle_noise: float | None = None,
-            split_dropout: float = 0.5) -> DomainHistory:
+            split_dropout: float = 0.5, split_decorrelation: float = 0.0) -> DomainHistory:
         """Train on unpaired observed spectra and emulator spectra made on the fly.
 
         Parameters
@@ -221,6 +222,13 @@ class DomainTranslator:
             latent instead of their own (default 0.5; see
             :meth:`~stellarai.domain.CycleStep.forward`): it keeps label-dependent
             lines out of the split latent.
+        split_decorrelation : float
+            Weight of a penalty on the squared correlations, over each batch, between the
+            observed spectra's split latents and their shared latents (default 0; see
+            :meth:`~stellarai.domain.CycleStep.generator_losses`). A stellarai addition,
+            not part of Cycle-StarNet: it keeps what the labels tell out of the split
+            latent, so that the missing-lines map, which holds the split latent fixed,
+            sees the whole response of lines the models lack.
 
         Returns
         -------
@@ -263,6 +271,10 @@ class DomainTranslator:
         if not (isinstance(split_dropout, (int, float)) and 0 <= split_dropout < 1):
             raise DomainError(f"split_dropout must be a number in [0, 1), got "
                               f"{split_dropout!r}")
+        if isinstance(split_decorrelation, bool) or not isinstance(
+                split_decorrelation, (int, float)) or not 0 <= split_decorrelation < math.inf:
+            raise DomainError(f"split_decorrelation must be a finite number >= 0, got "
+                              f"{split_decorrelation!r}")
         saved = torch.get_num_threads()
         if threads is not None:
             if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
@@ -273,7 +285,8 @@ class DomainTranslator:
                 self.network, lambda n, g: self._synthetic(draw(n, g)), (flux, weight),
                 (v_flux, v_weight, v_synth), weights=self.weights,
                 synthetic_weight=synthetic_weight, cycle_noise=float(cycle_noise),
-                split_dropout=float(split_dropout), epochs=epochs, batch_size=batch_size, lr=lr,
+                split_dropout=float(split_dropout),
+                split_decorrelation=float(split_decorrelation), epochs=epochs, batch_size=batch_size, lr=lr,
                 lr_discriminator=lr_discriminator, weight_decay=weight_decay,
                 patience=patience, seed=self.seed, progress=progress, checkpoint=checkpoint,
                 resume=resume, stop_after=stop_after, cross_validation=cv)

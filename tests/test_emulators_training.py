@@ -69,7 +69,7 @@ def test_checkpoint_refuses_other_settings(grid: object, tmp_path) -> None:
             checkpoint=tmp_path / "c").fit(grid)
     other = Trainer(_emulator(grid), epochs=2, batch_size=8, progress=False, threads=1,
                     checkpoint=tmp_path / "c")
-    with pytest.raises(EmulatorError, match="differ from this trainer's"):
+    with pytest.raises(EmulatorError, match="differ from this run's"):
         other.fit(grid, resume=True)
     (tmp_path / "c.json").write_text("garbage")
     with pytest.raises(EmulatorFileError, match="cannot read checkpoint"):

@@ -261,7 +261,7 @@ def test_checkpoint_refuses_other_settings_data_and_garbage(toy, tmp_path):
     grid = toy.grid(120, seed=1)
     _small_flow().fit(grid, epochs=1, batch_size=32, progress=False,
                       checkpoint=tmp_path / "c")
-    with pytest.raises(FlowError, match="differ from this fit's"):
+    with pytest.raises(FlowError, match="differ from this run's"):
         _small_flow().fit(grid, epochs=1, batch_size=16, progress=False,
                           checkpoint=tmp_path / "c", resume=True)
     with pytest.raises(FlowError, match="other training data"):
@@ -276,7 +276,7 @@ def test_checkpoint_refuses_other_settings_data_and_garbage(toy, tmp_path):
         _small_flow().fit(grid, epochs=1, batch_size=32, progress=False,
                           checkpoint=tmp_path / "c", resume=True)
     (tmp_path / "c.json").write_text('{"format": "something else"}')
-    with pytest.raises(FlowFileError, match="not a version-1"):
+    with pytest.raises(FlowFileError, match="not a version-2"):
         _small_flow().fit(grid, epochs=1, batch_size=32, progress=False,
                           checkpoint=tmp_path / "c", resume=True)
 

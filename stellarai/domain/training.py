@@ -17,7 +17,6 @@ set is changed only by its own losses.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -27,13 +26,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..emulators.serialization import emulator_paths
-from ..emulators.training import BestWeights, TrainingHistory, learning_rate
+from ..emulators.training import (
+    BestWeights,
+    TrainingHistory,
+    learning_rate,
+    read_checkpoint,
+    write_checkpoint,
+)
 from .errors import DomainError, DomainFileError
 from .losses import LossWeights, adversarial, reduced_chi2, split_correlation
 from .networks import CycleNetwork
@@ -48,7 +51,7 @@ LOSS_NAMES = ("rec_synth", "rec_obs", "cycle_synth", "cycle_obs", "generator", "
               "decorrelation")
 """Keys of the per-epoch training losses in :attr:`DomainHistory.components`."""
 _CHECKPOINT_FORMAT = "stellarai.domain-checkpoint"
-_CHECKPOINT_VERSION = 1
+_CHECKPOINT_VERSION = 2  # 2: the shared checkpoint layout
 
 
 @dataclass
@@ -222,22 +225,6 @@ def _check_settings(epochs: int, batch_size: int, lr: float, lr_discriminator: f
             raise DomainError(f"{name} must be a positive integer or None, got {value!r}")
 
 
-def _optimizer_tensors(prefix: str, optimizer: torch.optim.Optimizer) -> dict[str, Tensor]:
-    return {f"{prefix}.{index}.{key}": torch.as_tensor(value).clone().contiguous()
-            for index, entry in optimizer.state_dict()["state"].items()
-            for key, value in entry.items()}
-
-
-def _restore_optimizer(prefix: str, optimizer: torch.optim.Optimizer,
-                       tensors: Mapping[str, Tensor], groups: list[dict[str, Any]]) -> None:
-    state: dict[int, dict[str, Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith(prefix + "."):
-            index, name = key[len(prefix) + 1:].split(".", 1)
-            state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": groups})
-
-
 class _Run:
     """State of one training run: optimizers, step, best weights, history."""
 
@@ -252,51 +239,21 @@ class _Run:
         self.step = 0
         self.keeper = BestWeights(settings["patience"])
 
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"g_opt": self.g_opt, "d_opt": self.d_opt}
+
     def save(self, checkpoint: Path) -> None:
-        weights, sidecar = emulator_paths(checkpoint)
-        weights.parent.mkdir(parents=True, exist_ok=True)
-        tensors = {f"model.{k}": v.detach().clone().contiguous()
-                   for k, v in self.network.state_dict().items()}
-        tensors.update({f"best.{k}": v.contiguous() for k, v in (self.keeper.state or {}).items()})
-        tensors.update(_optimizer_tensors("g_opt", self.g_opt))
-        tensors.update(_optimizer_tensors("d_opt", self.d_opt))
-        record = {"format": _CHECKPOINT_FORMAT, "format_version": _CHECKPOINT_VERSION,
-                  "settings": self.settings, "step": self.step,
-                  "bad_epochs": self.keeper.bad_epochs,
-                  "history": self.history.to_dict(),
-                  "g_groups": self.g_opt.state_dict()["param_groups"],
-                  "d_groups": self.d_opt.state_dict()["param_groups"]}
-        save_file(tensors, str(weights) + ".tmp")
-        Path(str(sidecar) + ".tmp").write_text(json.dumps(record, indent=1), encoding="utf-8")
-        os.replace(str(weights) + ".tmp", weights)
-        os.replace(str(sidecar) + ".tmp", sidecar)
+        write_checkpoint(checkpoint, self.network, self._optimizers(), self.keeper,
+                         {"format": _CHECKPOINT_FORMAT, "format_version": _CHECKPOINT_VERSION,
+                          "settings": self.settings, "step": self.step,
+                          "history": self.history.to_dict()})
 
     def load(self, checkpoint: Path) -> None:
-        weights, sidecar = emulator_paths(checkpoint)
-        try:
-            record = json.loads(sidecar.read_text(encoding="utf-8"))
-            tensors = load_file(str(weights))
-        except (OSError, json.JSONDecodeError, SafetensorError) as exc:
-            raise DomainFileError(f"cannot read checkpoint {str(sidecar)!r}: {exc}") from exc
-        if not isinstance(record, dict) or record.get("format") != _CHECKPOINT_FORMAT or \
-                record.get("format_version") != _CHECKPOINT_VERSION:
-            raise DomainFileError(f"{str(sidecar)!r} is not a version-{_CHECKPOINT_VERSION} "
-                                  "stellarai translator checkpoint")
-        if record["settings"] != self.settings:
-            raise DomainError(f"checkpoint {str(sidecar)!r} was written with settings "
-                              f"{record['settings']}, which differ from this run's "
-                              f"{self.settings}")
-        model = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-        try:
-            self.network.load_state_dict(model)
-        except RuntimeError as exc:
-            raise DomainFileError(f"checkpoint {str(weights)!r} does not fit this network: "
-                                  f"{exc}") from exc
-        self.keeper.state = {k[5:]: v for k, v in tensors.items()
-                             if k.startswith("best.")} or None
-        _restore_optimizer("g_opt", self.g_opt, tensors, record["g_groups"])
-        _restore_optimizer("d_opt", self.d_opt, tensors, record["d_groups"])
-        self.step, self.keeper.bad_epochs = int(record["step"]), int(record["bad_epochs"])
+        record = read_checkpoint(checkpoint, self.network, self._optimizers(), self.keeper,
+                                 fmt=_CHECKPOINT_FORMAT, version=_CHECKPOINT_VERSION,
+                                 settings=self.settings, error=DomainError,
+                                 file_error=DomainFileError)
+        self.step = int(record["step"])
         self.history = DomainHistory(**record["history"])
 
 

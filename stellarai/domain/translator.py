@@ -286,7 +286,8 @@ class DomainTranslator:
                 (v_flux, v_weight, v_synth), weights=self.weights,
                 synthetic_weight=synthetic_weight, cycle_noise=float(cycle_noise),
                 split_dropout=float(split_dropout),
-                split_decorrelation=float(split_decorrelation), epochs=epochs, batch_size=batch_size, lr=lr,
+                split_decorrelation=float(split_decorrelation), epochs=epochs,
+                batch_size=batch_size, lr=lr,
                 lr_discriminator=lr_discriminator, weight_decay=weight_decay,
                 patience=patience, seed=self.seed, progress=progress, checkpoint=checkpoint,
                 resume=resume, stop_after=stop_after, cross_validation=cv)

@@ -20,7 +20,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from .base import SpectralEmulator
 from .errors import EmulatorError, EmulatorFileError
+from .serialization import emulator_paths
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -45,7 +46,7 @@ __all__ = ["BestWeights", "Trainer", "TrainingHistory", "learning_rate", "read_c
 
 Schedule = Literal["cosine", "onecycle", "constant"]
 _CHECKPOINT_FORMAT = "stellarai.emulator-checkpoint"
-_CHECKPOINT_VERSION = 1
+_CHECKPOINT_VERSION = 2  # 2: optimizer parameter groups by optimizer name
 
 
 def learning_rate(step: int, total: int, peak: float, schedule: Schedule = "cosine",
@@ -365,7 +366,8 @@ class Trainer:
                                 f"{len(z_train)} and {len(z_valid)}")
         steps_per_epoch = math.ceil(len(z_train) / self.batch_size)
         total = self.epochs * steps_per_epoch
-        if resume and self.checkpoint is not None and self._checkpoint_paths()[1].exists():
+        if resume and self.checkpoint is not None and \
+                emulator_paths(self.checkpoint)[1].exists():
             self._load_checkpoint()
         start = self.history.epochs
         end = self.epochs if stop_after is None else min(self.epochs, int(stop_after))
@@ -459,59 +461,24 @@ class Trainer:
         return self.history.plot(ax)
 
     # ------------------------------------------------------------------ checkpoints
-    def _checkpoint_paths(self) -> tuple[Path, Path]:
+    def _checkpoint_path(self) -> Path:
         if self.checkpoint is None:
             raise EmulatorError("this trainer has no checkpoint path (pass checkpoint=)")
-        stem = self.checkpoint.with_suffix("") if self.checkpoint.suffix in (
-            ".json", ".safetensors") else self.checkpoint
-        return (stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json"))
+        return self.checkpoint
 
     def _save_checkpoint(self) -> None:
-        weights, sidecar = self._checkpoint_paths()
-        weights.parent.mkdir(parents=True, exist_ok=True)
-        tensors = {f"model.{k}": v.detach().clone().contiguous()
-                   for k, v in self.emulator.module.state_dict().items()}
-        if self._best.state is not None:
-            tensors.update({f"best.{k}": v.contiguous() for k, v in self._best.state.items()})
-        state = self.optimizer.state_dict()
-        for index, entry in state["state"].items():
-            for key, value in entry.items():
-                tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value).clone().contiguous()
-        groups = [{k: v for k, v in group.items()} for group in state["param_groups"]]
-        save_file(tensors, str(weights))
-        record = {"format": _CHECKPOINT_FORMAT, "format_version": _CHECKPOINT_VERSION,
-                  "settings": self.settings(), "step": self._step,
-                  "bad_epochs": self._best.bad_epochs, "history": self.history.to_dict(),
-                  "param_groups": groups}
-        sidecar.write_text(json.dumps(record, indent=1), encoding="utf-8")
+        write_checkpoint(self._checkpoint_path(), self.emulator.module, self.optimizer,
+                         self._best, {"format": _CHECKPOINT_FORMAT,
+                                      "format_version": _CHECKPOINT_VERSION,
+                                      "settings": self.settings(), "step": self._step,
+                                      "history": self.history.to_dict()})
 
     def _load_checkpoint(self) -> None:
-        weights, sidecar = self._checkpoint_paths()
-        try:
-            record = json.loads(sidecar.read_text(encoding="utf-8"))
-            tensors = load_file(str(weights))
-        except (OSError, json.JSONDecodeError, SafetensorError) as exc:
-            raise EmulatorFileError(f"cannot read checkpoint {str(sidecar)!r}: {exc}") from exc
-        if record.get("format") != _CHECKPOINT_FORMAT or \
-                record.get("format_version") != _CHECKPOINT_VERSION:
-            raise EmulatorFileError(f"{str(sidecar)!r} is not a version-{_CHECKPOINT_VERSION} "
-                                    "stellarai training checkpoint")
-        mine = {k: v for k, v in self.settings().items() if k != "epochs"}
-        theirs = {k: v for k, v in record["settings"].items() if k != "epochs"}
-        if mine != theirs:
-            raise EmulatorError(f"checkpoint {str(sidecar)!r} was written with settings {theirs}"
-                                f", which differ from this trainer's {mine}")
-        self.emulator.module.load_state_dict(_prefixed(tensors, "model."))
-        best = _prefixed(tensors, "best.")
-        self._best.state = best or None
-        optimizer_state: dict[int, dict[str, Tensor]] = {}
-        for key, value in _prefixed(tensors, "optimizer.").items():
-            index, name = key.split(".", 1)
-            optimizer_state.setdefault(int(index), {})[name] = value
-        self.optimizer.load_state_dict({"state": optimizer_state,
-                                        "param_groups": record["param_groups"]})
+        record = read_checkpoint(self._checkpoint_path(), self.emulator.module, self.optimizer,
+                                 self._best, fmt=_CHECKPOINT_FORMAT,
+                                 version=_CHECKPOINT_VERSION, settings=self.settings(),
+                                 ignore=("epochs",))
         self._step = int(record["step"])
-        self._best.bad_epochs = int(record["bad_epochs"])
         self.history = TrainingHistory(**record["history"])
 
 
@@ -519,35 +486,58 @@ def _prefixed(tensors: Mapping[str, Tensor], prefix: str) -> dict[str, Tensor]:
     return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
-def write_checkpoint(path: str | os.PathLike[str], module: nn.Module,
-                     optimizer: torch.optim.Optimizer, best: BestWeights,
-                     record: dict[str, Any]) -> tuple[Path, Path]:
+Optimizers = torch.optim.Optimizer | Mapping[str, torch.optim.Optimizer]
+
+
+def _named_optimizers(optimizers: Optimizers) -> dict[str, torch.optim.Optimizer]:
+    if isinstance(optimizers, torch.optim.Optimizer):
+        return {"optimizer": optimizers}
+    return dict(optimizers)
+
+
+def write_checkpoint(path: str | os.PathLike[str], module: nn.Module, optimizers: Optimizers,
+                     best: BestWeights, record: dict[str, Any]) -> tuple[Path, Path]:
     """Write a training state: ``<path>.safetensors`` (tensors) and ``<path>.json``.
 
-    The weights of ``module``, the best weights kept by ``best``, and the optimizer's
+    The weights of ``module``, the best weights kept by ``best``, and the optimizers'
     state tensors go to the safetensors file; ``record`` (JSON-serializable: format,
-    settings, step, history...), ``best.bad_epochs`` and the optimizer's parameter groups
-    to the sidecar. Both files are replaced atomically. :func:`read_checkpoint` reads
-    them back.
+    version, settings, step, history...), ``best.bad_epochs`` and the optimizers'
+    parameter groups to the sidecar. Both files are written under temporary names and
+    then renamed, so an interruption never leaves a checkpoint whose two files disagree.
+    :func:`read_checkpoint` reads them back. Every trainer of the package (emulators,
+    flows, foundation model, domain translator) checkpoints through this pair.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Stem (or either file) of the checkpoint.
+    module : torch.nn.Module
+        The network whose weights are saved.
+    optimizers : torch.optim.Optimizer or mapping of str to Optimizer
+        One optimizer, or several by name (e.g. a generator's and a discriminator's).
+    best : BestWeights
+        The early-stopping keeper (best weights and epochs without improvement).
+    record : dict
+        What else the run needs to resume; must hold ``"format"``.
 
     Returns
     -------
     (pathlib.Path, pathlib.Path)
         The weights and sidecar paths.
     """
-    from .serialization import emulator_paths
-
     weights, sidecar = emulator_paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().clone().contiguous()
                for k, v in module.state_dict().items()}
     tensors.update({f"best.{k}": v.contiguous() for k, v in (best.state or {}).items()})
-    state = optimizer.state_dict()
-    for index, entry in state["state"].items():
-        for key, value in entry.items():
-            tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value).clone().contiguous()
-    record = {**record, "bad_epochs": best.bad_epochs,
-              "param_groups": state["param_groups"]}
+    groups = {}
+    for name, optimizer in _named_optimizers(optimizers).items():
+        state = optimizer.state_dict()
+        groups[name] = state["param_groups"]
+        for index, entry in state["state"].items():
+            for key, value in entry.items():
+                tensors[f"{name}.{index}.{key}"] = torch.as_tensor(value).clone().contiguous()
+    record = {**record, "bad_epochs": best.bad_epochs, "param_groups": groups}
     save_file(tensors, str(weights) + ".tmp")
     Path(str(sidecar) + ".tmp").write_text(json.dumps(record, indent=1), encoding="utf-8")
     os.replace(str(weights) + ".tmp", weights)
@@ -555,9 +545,11 @@ def write_checkpoint(path: str | os.PathLike[str], module: nn.Module,
     return weights, sidecar
 
 
-def read_checkpoint(path: str | os.PathLike[str], module: nn.Module,
-                    optimizer: torch.optim.Optimizer, best: BestWeights, *, fmt: str,
-                    settings: Mapping[str, Any], error: type[Exception] = EmulatorError,
+def read_checkpoint(path: str | os.PathLike[str], module: nn.Module, optimizers: Optimizers,
+                    best: BestWeights, *, fmt: str, settings: Mapping[str, Any],
+                    version: int | None = None, ignore: Sequence[str] = (),
+                    check: Callable[[dict[str, Tensor]], None] | None = None,
+                    error: type[Exception] = EmulatorError,
                     file_error: type[Exception] = EmulatorFileError) -> dict[str, Any]:
     """Restore a state written by :func:`write_checkpoint`; return its JSON record.
 
@@ -565,40 +557,62 @@ def read_checkpoint(path: str | os.PathLike[str], module: nn.Module,
     ----------
     path : str or path-like
         Stem (or either file) of the checkpoint.
-    module, optimizer, best
-        Receive the weights, the optimizer state, and the best weights with the count of
-        epochs without improvement.
+    module, optimizers, best
+        Receive the weights, the optimizers' states (as passed to
+        :func:`write_checkpoint`), and the best weights with the count of epochs
+        without improvement.
     fmt : str
         The ``"format"`` the record must have.
     settings : mapping
-        Must equal the record's ``"settings"`` (a run resumes only with its own settings).
+        Must equal the record's ``"settings"``, but for the keys in ``ignore`` (a run
+        resumes only with its own settings).
+    version : int, optional
+        The ``"format_version"`` the record must have, if any.
+    ignore : sequence of str
+        Settings that may differ (e.g. the number of epochs, to train longer).
+    check : callable, optional
+        Called with the saved weights (names without the ``model.`` prefix) before they
+        are loaded; raises if they do not belong to this run (e.g. other training data).
     error, file_error : type of Exception
         Raised for different settings, and for an unreadable or foreign checkpoint.
-    """
-    from .serialization import emulator_paths
 
+    Returns
+    -------
+    dict
+        The checkpoint's JSON record.
+    """
     weights, sidecar = emulator_paths(path)
     try:
         record = json.loads(sidecar.read_text(encoding="utf-8"))
         tensors = load_file(str(weights))
     except (OSError, json.JSONDecodeError, SafetensorError) as exc:
         raise file_error(f"cannot read checkpoint {str(sidecar)!r}: {exc}") from exc
-    if not isinstance(record, dict) or record.get("format") != fmt:
-        raise file_error(f"{str(sidecar)!r} is not a {fmt} file")
-    if record.get("settings") != dict(settings):
-        raise error(f"checkpoint {str(sidecar)!r} was written with settings "
-                    f"{record.get('settings')}, which differ from this run's {dict(settings)}")
+    if not isinstance(record, dict) or record.get("format") != fmt or (
+            version is not None and record.get("format_version") != version):
+        what = fmt if version is None else f"version-{version} {fmt}"
+        raise file_error(f"{str(sidecar)!r} is not a {what} file")
+    mine = {k: v for k, v in dict(settings).items() if k not in ignore}
+    saved = record.get("settings")
+    theirs = {k: v for k, v in saved.items() if k not in ignore} if isinstance(
+        saved, dict) else saved
+    if theirs != mine:
+        raise error(f"checkpoint {str(sidecar)!r} was written with settings {theirs}, which "
+                    f"differ from this run's {mine}")
+    model = _prefixed(tensors, "model.")
+    if check is not None:
+        check(model)
     try:
-        module.load_state_dict(_prefixed(tensors, "model."))
+        module.load_state_dict(model)
     except RuntimeError as exc:
         raise file_error(f"checkpoint {str(weights)!r} does not fit this network: "
                          f"{exc}") from exc
     best.state = _prefixed(tensors, "best.") or None
     best.bad_epochs = int(record["bad_epochs"])
-    optimizer_state: dict[int, dict[str, Tensor]] = {}
-    for key, value in _prefixed(tensors, "optimizer.").items():
-        index, name = key.split(".", 1)
-        optimizer_state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": optimizer_state,
-                               "param_groups": record["param_groups"]})
+    for name, optimizer in _named_optimizers(optimizers).items():
+        state: dict[int, dict[str, Tensor]] = {}
+        for key, value in _prefixed(tensors, name + ".").items():
+            index, entry = key.split(".", 1)
+            state.setdefault(int(index), {})[entry] = value
+        optimizer.load_state_dict({"state": state,
+                                   "param_groups": record["param_groups"][name]})
     return record

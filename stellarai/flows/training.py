@@ -16,21 +16,24 @@ it ends with the weights of an uninterrupted run.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..emulators.training import BestWeights, TrainingHistory, learning_rate
+from ..emulators.serialization import emulator_paths
+from ..emulators.training import (
+    BestWeights,
+    TrainingHistory,
+    learning_rate,
+    read_checkpoint,
+    write_checkpoint,
+)
 from .errors import FlowError, FlowFileError
 
 if TYPE_CHECKING:
@@ -41,7 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["FlowHistory", "train_flow"]
 
 _CHECKPOINT_FORMAT = "stellarai.flow-checkpoint"
-_CHECKPOINT_VERSION = 1
+_CHECKPOINT_VERSION = 2  # 2: optimizer parameter groups by name
 
 
 class FlowHistory(TrainingHistory):
@@ -89,76 +92,19 @@ def _nll(network: FlowNetwork, z: Tensor, context: Tensor | None) -> Tensor:
     return -network(context).log_prob(z).mean()
 
 
-def _checkpoint_paths(checkpoint: str | os.PathLike[str]) -> tuple[Path, Path]:
-    stem = Path(checkpoint)
-    if stem.suffix in (".json", ".safetensors"):
-        stem = stem.with_suffix("")
-    return stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
+def _same_data(network: FlowNetwork, sidecar: str) -> Callable[[dict[str, Tensor]], None]:
+    """A check that a checkpoint's fixed (non-flow) tensors are this network's."""
 
+    def check(model: dict[str, Tensor]) -> None:
+        for key, value in network.state_dict().items():
+            if key.startswith("flow."):
+                continue
+            if key not in model or model[key].shape != value.shape or \
+                    not torch.allclose(model[key], value, rtol=1e-6, atol=1e-9):
+                raise FlowError(f"checkpoint {sidecar!r} was written for other training "
+                                f"data (its {key!r} differs)")
 
-def _prefixed(tensors: Mapping[str, Tensor], prefix: str) -> dict[str, Tensor]:
-    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-
-
-def _save_checkpoint(checkpoint: str | os.PathLike[str], network: FlowNetwork,
-                     optimizer: torch.optim.Optimizer, best_state: dict[str, Tensor] | None,
-                     record: dict[str, Any]) -> None:
-    weights, sidecar = _checkpoint_paths(checkpoint)
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {f"model.{k}": v.detach().clone().contiguous()
-               for k, v in network.state_dict().items()}
-    if best_state is not None:
-        tensors.update({f"best.{k}": v.contiguous() for k, v in best_state.items()})
-    state = optimizer.state_dict()
-    for index, entry in state["state"].items():
-        for key, value in entry.items():
-            tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value).clone().contiguous()
-    record = {"format": _CHECKPOINT_FORMAT, "format_version": _CHECKPOINT_VERSION, **record,
-              "param_groups": state["param_groups"]}
-    # write both files under temporary names first: an interruption never leaves a
-    # checkpoint whose weights and sidecar disagree
-    save_file(tensors, str(weights) + ".tmp")
-    Path(str(sidecar) + ".tmp").write_text(json.dumps(record, indent=1), encoding="utf-8")
-    os.replace(str(weights) + ".tmp", weights)
-    os.replace(str(sidecar) + ".tmp", sidecar)
-
-
-def _load_checkpoint(checkpoint: str | os.PathLike[str], network: FlowNetwork,
-                     optimizer: torch.optim.Optimizer, settings: dict[str, Any]
-                     ) -> tuple[dict[str, Any], dict[str, Tensor] | None]:
-    weights, sidecar = _checkpoint_paths(checkpoint)
-    try:
-        record = json.loads(sidecar.read_text(encoding="utf-8"))
-        tensors = load_file(str(weights))
-    except (OSError, json.JSONDecodeError, SafetensorError) as exc:
-        raise FlowFileError(f"cannot read checkpoint {str(sidecar)!r}: {exc}") from exc
-    if not isinstance(record, dict) or record.get("format") != _CHECKPOINT_FORMAT or \
-            record.get("format_version") != _CHECKPOINT_VERSION:
-        raise FlowFileError(f"{str(sidecar)!r} is not a version-{_CHECKPOINT_VERSION} "
-                            "stellarai flow training checkpoint")
-    if record["settings"] != settings:
-        raise FlowError(f"checkpoint {str(sidecar)!r} was written with settings "
-                        f"{record['settings']}, which differ from this fit's {settings}")
-    model = _prefixed(tensors, "model.")
-    for key, value in network.state_dict().items():
-        if key.startswith("flow."):
-            continue
-        if key not in model or model[key].shape != value.shape or \
-                not torch.allclose(model[key], value, rtol=1e-6, atol=1e-9):
-            raise FlowError(f"checkpoint {str(sidecar)!r} was written for other training "
-                            f"data (its {key!r} differs)")
-    try:
-        network.load_state_dict(model)
-    except RuntimeError as exc:
-        raise FlowFileError(f"the weights in {str(weights)!r} do not match this flow's "
-                            f"architecture: {exc}") from exc
-    optimizer_state: dict[int, dict[str, Tensor]] = {}
-    for key, value in _prefixed(tensors, "optimizer.").items():
-        index, name = key.split(".", 1)
-        optimizer_state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": optimizer_state,
-                               "param_groups": record["param_groups"]})
-    return record, _prefixed(tensors, "best.") or None
+    return check
 
 
 def train_flow(network: FlowNetwork, train: tuple[Tensor, Tensor | None],
@@ -206,10 +152,12 @@ def train_flow(network: FlowNetwork, train: tuple[Tensor, Tensor | None],
     history = FlowHistory()
     total = epochs * math.ceil(len(z_train) / batch_size)
     step, best = 0, BestWeights(patience)
-    if resume and all(p.exists() for p in _checkpoint_paths(checkpoint)):
-        record, best.state = _load_checkpoint(checkpoint, network, optimizer, settings)
-        step, best.bad_epochs = int(record["step"]), int(record["bad_epochs"])
-        history = FlowHistory(**record["history"])
+    if resume and all(p.exists() for p in emulator_paths(checkpoint)):
+        record = read_checkpoint(checkpoint, network, optimizer, best, fmt=_CHECKPOINT_FORMAT,
+                                 version=_CHECKPOINT_VERSION, settings=settings,
+                                 check=_same_data(network, str(checkpoint)), error=FlowError,
+                                 file_error=FlowFileError)
+        step, history = int(record["step"]), FlowHistory(**record["history"])
     last = epochs if stop_after is None else min(stop_after, epochs)
     if history.stopped_early:
         last = history.epochs
@@ -240,9 +188,9 @@ def train_flow(network: FlowNetwork, train: tuple[Tensor, Tensor | None],
         bar.set_postfix(train=f"{history.train_loss[-1]:.3f}", valid=f"{valid_loss:.3f}")
         best.update(history, network)
         if checkpoint is not None:
-            _save_checkpoint(checkpoint, network, optimizer, best.state,
-                             {"settings": settings, "step": step, "bad_epochs": best.bad_epochs,
-                              "history": history.to_dict()})
+            write_checkpoint(checkpoint, network, optimizer, best,
+                             {"format": _CHECKPOINT_FORMAT, "format_version": _CHECKPOINT_VERSION,
+                              "settings": settings, "step": step, "history": history.to_dict()})
         if history.stopped_early:
             break
     bar.close()

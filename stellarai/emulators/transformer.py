@@ -97,6 +97,8 @@ class TransformerPayneNet(nn.Module):
         Width, depth, attention heads and MLP width.
     n_knots : int
         Learned query features on this many knots (0: none).
+    n_label_blocks : int
+        Pre-norm self-attention encoder blocks among the label tokens (0: none).
     knot_range : (float, float)
         :math:`\ln\lambda` (Angstrom) of the first and last knot.
     """
@@ -190,6 +192,10 @@ class TransformerPayne(SpectralEmulator):
         sinusoidal encoding alone must otherwise build up through its blocks; the
         emulator stays evaluable at any wavelength, at the cost of ``n_knots * d_model``
         parameters. See the accuracy benchmark in the docs.
+    n_label_blocks : int
+        Self-attention blocks among the label tokens before the cross-attention (the
+        paper's attention between label tokens; 0, the default: none). They run once per
+        spectrum, so the cost per wavelength is unchanged.
     min_period, max_period : float, optional
         Shortest and longest encoding period in :math:`\ln\lambda`; defaults: four median
         pixel steps of ``wavelength`` (a period its samples resolve well; shorter ones

@@ -4,8 +4,10 @@ Grids come from the package's own synthesizer (:class:`stellarai.synth.Synthesiz
 default line list) over 5,000 pixels uniform in ln wavelength (R = 60,000 per pixel,
 5000–5434 Angstrom, about 1,060 lines) with 14 labels: Teff, log g, [Fe/H], vmic and ten
 individual [X/H] (C, Mg, Al, Si, Ca, Ti, V, Cr, Mn, Ni), drawn uniformly (FGK dwarfs and
-subgiants). Both backends train on nested training sets of increasing size with the
-same number of AdamW steps and are scored on the same held-out spectra:
+subgiants). Both backends train on nested training sets of increasing size, each with its
+own learning rate and step budget (a cosine schedule over the budget, optional early
+stopping on validation spectra, the best weights kept), and are scored on the same
+held-out spectra:
 
 1. median and 95th-percentile absolute flux error;
 2. label precision: the first ``--n-fit`` held-out spectra get Gaussian noise at SNR 100
@@ -15,11 +17,12 @@ same number of AdamW steps and are scored on the same held-out spectra:
    the table gives the scatter (std) of recovered − true per label, as in Różański et
    al. (2024).
 
-Grids are cached as HDF5 files under ``--cache`` (synthesis takes about two minutes),
+Grids are cached as HDF5 files under ``--cache`` (synthesis takes under a minute),
 so reruns only train. Heavy, run it under ``nice``. Usage::
 
     nice -n 15 python benchmarks/emulator_accuracy.py --cache /tmp/emuacc \\
-        [--sizes 500 2000 8000] [--steps 1000] [--write docs/includes/bench_emulator_accuracy.rst]
+        [--sizes 500 2000 8000] [--steps-payne 20000] [--steps-tp 3000] [--patience 3000] \\
+        [--write docs/includes/bench_emulator_accuracy.rst]
 """
 
 from __future__ import annotations
@@ -72,17 +75,26 @@ def cached_grid(synth: Synthesizer, n: int, seed: int, cache: Path, progress: bo
 
 
 def train(cls: type, settings: dict, grid: SpectralGrid, valid: SpectralGrid, steps: int,
-          lr: float) -> tuple[object, float]:
-    """An emulator trained for about ``steps`` AdamW steps; and the wall time."""
+          lr: float, patience: int | None) -> tuple[object, dict]:
+    """An emulator trained for at most about ``steps`` AdamW steps, early-stopped.
+
+    ``patience`` (in steps, rounded to epochs; None: never stop early) ends the run when the
+    validation loss has not fallen for that long; the best weights are kept. Returns the
+    emulator and the run's record: steps run, best step, wall and CPU seconds.
+    """
     emu = cls(grid.label_space, grid.wavelength, **settings)
     if cls is PayneEmulator:  # start at the continuum, as TransformerPayne's head does
         with torch.no_grad():
             emu.module.layers[-1].bias.fill_(1.0)
-    epochs = max(1, round(steps * BATCH / len(grid)))
-    tic = time.perf_counter()
-    Trainer(emu, epochs=epochs, batch_size=BATCH, lr=lr, patience=None, progress=False,
-            threads=None).fit(grid, valid)
-    return emu, time.perf_counter() - tic
+    per_epoch = math.ceil(len(grid) / BATCH)
+    epochs = max(1, round(steps / per_epoch))
+    wait = None if patience is None else max(1, round(patience / per_epoch))
+    tic, cpu = time.perf_counter(), time.process_time()
+    history = Trainer(emu, epochs=epochs, batch_size=BATCH, lr=lr, patience=wait,
+                      progress=False, threads=None).fit(grid, valid)
+    return emu, {"steps": history.epochs * per_epoch,
+                 "best": (history.best_epoch + 1) * per_epoch,
+                 "seconds": time.perf_counter() - tic, "cpu": time.process_time() - cpu}
 
 
 def predict(emu: object, z: torch.Tensor) -> torch.Tensor:
@@ -165,19 +177,24 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=8000,
                         help="spectra synthesized for training; the sizes are its first rows")
     parser.add_argument("--test", type=int, default=1000)
-    parser.add_argument("--valid", type=int, default=10)
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--lr-payne", type=float, default=2e-3)
-    parser.add_argument("--lr-tp", type=float, default=2e-3)
+    parser.add_argument("--valid", type=int, default=50)
+    for backend, steps, what in (("payne", 20000, "The Payne"), ("tp", 3000, "TransformerPayne")):
+        parser.add_argument(f"--steps-{backend}", type=int, default=steps,
+                            help=f"{what}'s step budget (the cosine schedule spans it)")
+        parser.add_argument(f"--lr-{backend}", type=float, default=5e-3,
+                            help=f"{what}'s peak learning rate")
+    parser.add_argument("--patience", type=int, default=None,
+                        help="early stopping after this many steps without a lower "
+                             "validation loss (default: none)")
     parser.add_argument("--n-fit", type=int, default=24)
     parser.add_argument("--fit-iter", type=int, default=7)
     parser.add_argument("--starts", type=int, default=1,
                         help="fit starts: the centre of the label box, then random points")
     parser.add_argument("--fit-sizes", type=int, nargs="*", default=None,
                         help="training sizes whose emulators fit labels (default: largest)")
-    parser.add_argument("--payne-walltime", action="store_true",
-                        help="at the largest size, also train The Payne for TP's wall time")
     parser.add_argument("--knots", type=int, default=N_PIX)
+    parser.add_argument("--label-blocks", type=int, default=2,
+                        help="TransformerPayne's self-attention blocks among label tokens")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--write", type=Path, default=None)
     args = parser.parse_args()
@@ -185,7 +202,7 @@ def main() -> None:
         parser.error(f"--sizes must not exceed --pool ({args.pool})")
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    transformer = {**TRANSFORMER, "n_knots": args.knots}
+    transformer = {**TRANSFORMER, "n_knots": args.knots, "n_label_blocks": args.label_blocks}
     synth = synthesizer()
     pool = cached_grid(synth, args.pool, 1, args.cache, True)
     test = cached_grid(synth, args.test, 2, args.cache, True)
@@ -196,19 +213,18 @@ def main() -> None:
     for size in sorted(args.sizes):
         train_grid = pool[:size]
         result = {}
-        runs = [("payne", PayneEmulator, PAYNE, args.lr_payne, args.steps),
-                ("tp", TransformerPayne, transformer, args.lr_tp, args.steps)]
-        if args.payne_walltime and size == max(args.sizes):
-            runs.append(("payne_wall", PayneEmulator, PAYNE, args.lr_payne, None))
+        runs = [("payne", PayneEmulator, PAYNE, args.lr_payne, args.steps_payne),
+                ("tp", TransformerPayne, transformer, args.lr_tp, args.steps_tp)]
         for name, cls, settings, lr, steps in runs:
-            if steps is None:  # as many Payne steps as fit in TransformerPayne's time
-                steps = round(args.steps * result["tp"][2] / result["payne"][2])
-            emu, seconds = train(cls, settings, train_grid, valid, steps, lr)
+            emu, run = train(cls, settings, train_grid, valid, steps, lr, args.patience)
             median, p95 = flux_errors(emu, test)
-            result[name] = (median, p95, seconds, emu.n_parameters(), steps)
-            print(f"n={size} {name}: median {median:.2e} p95 {p95:.2e} ({steps} steps, "
-                  f"{seconds:.0f} s)", flush=True)
-            if size in fit_sizes and name in ("payne", "tp"):
+            train_median, _ = flux_errors(emu, train_grid[:args.test])
+            result[name] = {**run, "median": median, "p95": p95, "train_median": train_median,
+                            "params": emu.n_parameters()}
+            print(f"n={size} {name}: median {median:.2e} p95 {p95:.2e} (training spectra: "
+                  f"median {train_median:.2e}; {run['steps']} steps, best at {run['best']}, "
+                  f"{run['seconds']:.0f} s, CPU {run['cpu']:.0f} s)", flush=True)
+            if size in fit_sizes:
                 tic = time.perf_counter()
                 scatter[(size, name)] = label_scatter(emu, test, args.n_fit, args.fit_iter,
                                                         args.starts)
@@ -227,29 +243,29 @@ def main() -> None:
 def write(args: argparse.Namespace, rows: list, scatter: dict, synth: Synthesizer,
           machine: str) -> None:
     names = synth.label_space.names
-    acc = [[f"{size:,}", f"{r['payne'][0]:.2e}", f"{r['payne'][1]:.2e}", f"{r['tp'][0]:.2e}",
-            f"{r['tp'][1]:.2e}", f"{r['payne'][0] / r['tp'][0]:.2f}",
-            f"{r['payne'][2]:.0f} / {r['tp'][2]:.0f}"] for size, r in rows]
-    size, last = rows[-1]
-    if "payne_wall" in last:
-        wall = last["payne_wall"]
-        acc.append([f"{size:,}, Payne for TP's time ({wall[4]:,} steps)", f"{wall[0]:.2e}",
-                    f"{wall[1]:.2e}", f"{last['tp'][0]:.2e}", f"{last['tp'][1]:.2e}",
-                    f"{wall[0] / last['tp'][0]:.2f}", f"{wall[2]:.0f} / {last['tp'][2]:.0f}"])
+    acc = [[f"{size:,}", f"{r['payne']['median']:.2e}", f"{r['payne']['p95']:.2e}",
+            f"{r['tp']['median']:.2e}", f"{r['tp']['p95']:.2e}",
+            f"{r['payne']['median'] / r['tp']['median']:.2f}",
+            f"{r['payne']['p95'] / r['tp']['p95']:.2f}",
+            f"{r['payne']['train_median']:.1e} / {r['tp']['train_median']:.1e}",
+            f"{r['payne']['steps']:,} ({r['payne']['best']:,}) / "
+            f"{r['tp']['steps']:,} ({r['tp']['best']:,})",
+            f"{r['payne']['cpu']:.0f} / {r['tp']['cpu']:.0f}"] for size, r in rows]
     sizes = sorted({s for s, _ in scatter})
     lab = [[label_title(n)] + [f"{scatter[(s, b)][i]:.3g}" for s in sizes
                                for b in ("payne", "tp")] for i, n in enumerate(names)]
     header = ["Label"] + [f"{b} ({s:,} spectra)" for s in sizes for b in ("Payne", "TP")]
-    n_payne, n_tp = rows[0][1]["payne"][3], rows[0][1]["tp"][3]
+    n_payne, n_tp = rows[0][1]["payne"]["params"], rows[0][1]["tp"]["params"]
     fit_sizes = f"--fit-sizes {' '.join(map(str, args.fit_sizes))} " if args.fit_sizes else ""
     command = (f"nice -n 15 python benchmarks/emulator_accuracy.py --cache CACHE --sizes "
-               f"{' '.join(map(str, args.sizes))} --test {args.test} --steps {args.steps} "
+               f"{' '.join(map(str, args.sizes))} --test {args.test} "
+               f"--steps-payne {args.steps_payne} --steps-tp {args.steps_tp} "
+               f"{'' if args.patience is None else f'--patience {args.patience} '}"
                f"--valid {args.valid} --n-fit {args.n_fit} --fit-iter {args.fit_iter} "
                f"--starts {args.starts} "
                f"{fit_sizes}"
-               f"--knots {args.knots} "
+               f"--knots {args.knots} --label-blocks {args.label_blocks} "
                f"--lr-payne {args.lr_payne:g} --lr-tp {args.lr_tp:g} "
-               f"{'--payne-walltime ' if args.payne_walltime else ''}"
                f"--threads {args.threads} --write {args.write}")
     text = "\n".join([
         "Emulator accuracy: The Payne vs TransformerPayne on 14 labels",
@@ -264,17 +280,24 @@ def write(args: argparse.Namespace, rows: list, scatter: dict, synth: Synthesize
         f"5000–5434 Angstrom (R = 60,000 per pixel), labels Teff 4000–7000 K, log g "
         f"3.5–5, [Fe/H] and ten [X/H] ({', '.join(x.capitalize() for x in ELEMENTS)}) "
         f"in −1…0.5 dex, vmic 0.5–2.5 km/s, drawn uniformly; nested training sets; "
-        f"{args.test:,} held-out spectra. Both backends: {args.steps:,} AdamW steps of "
-        f"{BATCH} spectra, cosine schedule (peak learning rate {args.lr_payne:g} for The "
-        f"Payne, {args.lr_tp:g} for TransformerPayne). The Payne: two hidden layers of 300 "
+        f"{args.test:,} held-out spectra; {args.valid} validation spectra. AdamW steps of "
+        f"{BATCH} spectra, cosine schedule over a budget of {args.steps_payne:,} steps "
+        f"for The Payne and {args.steps_tp:,} for TransformerPayne (peak learning rate "
+        f"{args.lr_payne:g} and {args.lr_tp:g}), "
+        + ("no early stopping" if args.patience is None else
+           f"early stopping after {args.patience:,} steps without a lower validation loss")
+        + ", best validation weights kept. The Payne: two hidden layers of 300 "
         f"({n_payne:,} parameters); TransformerPayne: d=64, 3 blocks, 4 heads, MLP 128, "
-        f"32 encoding periods, {args.knots:,} query knots, "
+        f"32 encoding periods, {args.knots:,} query knots, {args.label_blocks} "
+        f"self-attention blocks among the label tokens, "
         f"{TRANSFORMER['train_pixels']} random pixels per spectrum per step "
         f"({n_tp:,} parameters).",
         "",
         rst_table("Absolute flux error on the held-out spectra",
                   ["Training spectra", "Payne median", "Payne 95th pct.", "TP median",
-                   "TP 95th pct.", "Median ratio Payne / TP", "Training s (Payne / TP)"],
+                   "TP 95th pct.", "Median ratio Payne / TP", "95th pct. ratio Payne / TP",
+                   "Median on training spectra (Payne / TP)",
+                   "Steps run (best) Payne / TP", "Training CPU s (Payne / TP)"],
                   acc),
         f"Label precision: std of recovered − true labels for the first {args.n_fit} "
         f"held-out spectra with Gaussian noise at SNR 100, each fitted by its emulator "

@@ -147,8 +147,38 @@ def test_query_knots_learn_a_wavelength_table_and_round_trip(tmp_path) -> None:
 def test_architecture_without_knots_entry_still_loads() -> None:
     grid = toy_grid(2, n_pix=50)
     emu = TransformerPayne(grid.label_space, grid.wavelength, **SMALL)
-    old = {k: v for k, v in emu.architecture().items() if k != "n_knots"}  # older sidecar
+    old = {k: v for k, v in emu.architecture().items()  # an older sidecar
+           if k not in ("n_knots", "n_label_blocks")}
     again = TransformerPayne._from_architecture(emu.label_space, emu.wavelength, old)
-    assert again.module.knots is None
+    assert again.module.knots is None and len(again.module.label_blocks) == 0
     again.module.load_state_dict(emu.module.state_dict())
     assert torch.equal(again(grid.label_array), emu(grid.label_array))
+
+
+def test_label_self_attention_mixes_labels_and_round_trips(tmp_path) -> None:
+    grid = toy_grid(3, n_pix=40)
+    plain = TransformerPayne(grid.label_space, grid.wavelength, **SMALL)
+    mixed = TransformerPayne(grid.label_space, grid.wavelength, **SMALL, n_label_blocks=1)
+    z = torch.zeros(2, len(grid.label_space))
+    z[1, 1] = 0.4  # only the second label differs between the two rows
+    # without self-attention a label's token depends on its own value only
+    with torch.no_grad():
+        same, moved = plain.module.tokens(z), mixed.module.tokens(z)
+    assert torch.equal(same[0, 0], same[1, 0])
+    assert float((moved[0, 0] - moved[1, 0]).abs().max()) > 1e-4
+    emu = TransformerPayne(grid.label_space, grid.wavelength, **SMALL, n_label_blocks=2)
+    emu.save(tmp_path / "mixed")
+    again = load(tmp_path / "mixed")
+    assert again.architecture()["n_label_blocks"] == 2
+    assert torch.equal(again(grid.label_array), emu(grid.label_array))
+    chosen = {id(p) for p in emu.finetune_parameters(blocks=[], head=False, labels=True)}
+    assert {id(p) for p in emu.module.label_blocks.parameters()} <= chosen
+    assert not {id(p) for p in emu.module.label_blocks.parameters()} & {
+        id(p) for p in emu.finetune_parameters()}
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])
+def test_bad_n_label_blocks_is_refused(bad) -> None:
+    grid = toy_grid(2, n_pix=20)
+    with pytest.raises(EmulatorError, match="n_label_blocks must be a non-negative integer"):
+        TransformerPayne(grid.label_space, grid.wavelength, **SMALL, n_label_blocks=bad)

@@ -97,18 +97,25 @@ class TransformerPayneNet(nn.Module):
         Width, depth, attention heads and MLP width.
     n_knots : int
         Learned query features on this many knots (0: none).
+    n_label_blocks : int
+        Pre-norm self-attention encoder blocks among the label tokens (0: none).
     knot_range : (float, float)
         :math:`\ln\lambda` (Angstrom) of the first and last knot.
     """
 
     def __init__(self, n_labels: int, encoding: SinusoidalEncoding, *, d_model: int = 128,
                  n_blocks: int = 4, n_heads: int = 4, mlp_hidden: int = 256,
-                 n_knots: int = 0, knot_range: tuple[float, float] = (0.0, 1.0)) -> None:
+                 n_knots: int = 0, knot_range: tuple[float, float] = (0.0, 1.0),
+                 n_label_blocks: int = 0) -> None:
         super().__init__()
         self.knot_range = (float(knot_range[0]), float(knot_range[1]))
         self.knots = nn.Parameter(torch.zeros(n_knots, d_model)) if n_knots > 1 else None
         self.label_embedding = nn.Parameter(torch.randn(n_labels, d_model))
         self.label_identity = nn.Parameter(0.1 * torch.randn(n_labels, d_model))
+        self.label_blocks = nn.ModuleList(
+            nn.TransformerEncoderLayer(d_model, n_heads, mlp_hidden, dropout=0.0,
+                                       activation="gelu", batch_first=True, norm_first=True)
+            for _ in range(n_label_blocks))
         self.encoding = encoding
         self.query_in = nn.Linear(encoding.n_features, d_model)
         self.blocks = nn.ModuleList(CrossAttentionBlock(d_model, n_heads, mlp_hidden)
@@ -120,8 +127,16 @@ class TransformerPayneNet(nn.Module):
             self.head.bias.fill_(1.0)
 
     def tokens(self, z: Tensor) -> Tensor:
-        """Label tokens ``(b, n_labels, d)`` from scaled labels ``(b, n_labels)``."""
-        return z[..., None] * self.label_embedding + self.label_identity
+        """Label tokens ``(b, n_labels, d)`` from scaled labels ``(b, n_labels)``.
+
+        Each label's token is its embedding times its value plus its identity, then
+        (``n_label_blocks``) updated by self-attention among the tokens, so that a token
+        can carry the interactions of labels (an abundance's effect depends on Teff).
+        """
+        tokens = z[..., None] * self.label_embedding + self.label_identity
+        for block in self.label_blocks:
+            tokens = block(tokens)
+        return tokens
 
     def knot_features(self, wavelength: Tensor) -> Tensor:
         """Learned query features at ``wavelength``, linear between knots uniform in ln λ."""
@@ -177,6 +192,10 @@ class TransformerPayne(SpectralEmulator):
         sinusoidal encoding alone must otherwise build up through its blocks; the
         emulator stays evaluable at any wavelength, at the cost of ``n_knots * d_model``
         parameters. See the accuracy benchmark in the docs.
+    n_label_blocks : int
+        Self-attention blocks among the label tokens before the cross-attention (the
+        paper's attention between label tokens; 0, the default: none). They run once per
+        spectrum, so the cost per wavelength is unchanged.
     min_period, max_period : float, optional
         Shortest and longest encoding period in :math:`\ln\lambda`; defaults: four median
         pixel steps of ``wavelength`` (a period its samples resolve well; shorter ones
@@ -214,8 +233,8 @@ class TransformerPayne(SpectralEmulator):
                  wavelength_range: Sequence[float] | None = None, d_model: int = 128,
                  n_blocks: int = 4, n_heads: int = 4, mlp_hidden: int = 256,
                  n_frequencies: int = 32, min_period: float | None = None,
-                 max_period: float | None = None, n_knots: int = 0, train_pixels: int = 256,
-                 seed: int = 0,
+                 max_period: float | None = None, n_knots: int = 0, n_label_blocks: int = 0,
+                 train_pixels: int = 256, seed: int = 0,
                  flux_unit: Any = u.dimensionless_unscaled,
                  provenance: Mapping[str, Any] | None = None,
                  max_elements: int = DEFAULT_MAX_ELEMENTS) -> None:
@@ -227,6 +246,14 @@ class TransformerPayne(SpectralEmulator):
         if not 0 < low < high:
             raise EmulatorError(f"wavelength_range must be (low, high) with 0 < low < high, got "
                                 f"{wavelength_range!r}")
+        if isinstance(n_knots, bool) or not isinstance(n_knots, int) or n_knots < 0 \
+                or n_knots == 1:
+            raise EmulatorError(f"n_knots must be 0 (no knots) or an integer >= 2, got "
+                                f"{n_knots!r}")
+        if isinstance(n_label_blocks, bool) or not isinstance(n_label_blocks, int) \
+                or n_label_blocks < 0:
+            raise EmulatorError(f"n_label_blocks must be a non-negative integer, got "
+                                f"{n_label_blocks!r}")
         log_grid = torch.log(grid)
         if min_period is None:
             min_period = 4 * float(torch.median(torch.diff(log_grid)))
@@ -236,22 +263,20 @@ class TransformerPayne(SpectralEmulator):
                           "n_heads": int(n_heads), "mlp_hidden": int(mlp_hidden),
                           "n_frequencies": int(n_frequencies), "min_period": float(min_period),
                           "max_period": float(max_period), "n_knots": int(n_knots),
+                          "n_label_blocks": int(n_label_blocks),
                           "reference": 0.5 * (math.log(low) + math.log(high)),
                           "wavelength_range": [low, high], "train_pixels": int(train_pixels),
                           "seed": int(seed)}
         if train_pixels < 1:
             raise EmulatorError(f"train_pixels must be a positive integer, got {train_pixels!r}")
-        if isinstance(n_knots, bool) or not isinstance(n_knots, int) or n_knots < 0 \
-                or n_knots == 1:
-            raise EmulatorError(f"n_knots must be 0 (no knots) or an integer >= 2, got "
-                                f"{n_knots!r}")
         encoding = SinusoidalEncoding(int(n_frequencies), float(min_period), float(max_period),
                                       reference=self._settings["reference"])
         with seeded(int(seed)):
             module = TransformerPayneNet(len(label_space), encoding, d_model=int(d_model),
                                          n_blocks=int(n_blocks), n_heads=int(n_heads),
                                          mlp_hidden=int(mlp_hidden), n_knots=int(n_knots),
-                                         knot_range=(math.log(low), math.log(high)))
+                                         knot_range=(math.log(low), math.log(high)),
+                                         n_label_blocks=int(n_label_blocks))
         super().__init__(label_space, module, wavelength=grid, flux_unit=flux_unit,
                          provenance=provenance, max_elements=max_elements)
 
@@ -313,7 +338,7 @@ class TransformerPayne(SpectralEmulator):
         query : bool
             Include the wavelength projection ``query_in`` (and the query knots, if any).
         labels : bool
-            Include the label embeddings.
+            Include the label embeddings and the label self-attention blocks.
 
         Returns
         -------
@@ -343,7 +368,8 @@ class TransformerPayne(SpectralEmulator):
             params += list(net.query_in.parameters())
             params += [] if net.knots is None else [net.knots]
         if labels:
-            params += [net.label_embedding, net.label_identity]
+            params += [net.label_embedding, net.label_identity,
+                       *net.label_blocks.parameters()]
         if not params:
             raise EmulatorError("finetune_parameters selected nothing to train")
         return params
@@ -366,6 +392,7 @@ class TransformerPayne(SpectralEmulator):
                 "max_period", "wavelength_range", "train_pixels", "seed")
         settings = {k: architecture[k] for k in keys}
         settings["n_knots"] = int(architecture.get("n_knots", 0))  # files from before knots
+        settings["n_label_blocks"] = int(architecture.get("n_label_blocks", 0))  # and before
         emulator = cls(label_space, wavelength, **settings, **kwargs)
         emulator._settings["reference"] = float(architecture["reference"])
         emulator._module.encoding.reference = float(architecture["reference"])

@@ -122,7 +122,8 @@ def precision_recall(cmap, withheld, depth, threshold, window=2, cut=0.02):
 
 
 def split_r2(translator, spectra) -> float:
-    """Share of the [Ti/H] variance of ``spectra`` a linear fit from their split latents explains."""
+    """Share of the [Ti/H] variance of ``spectra`` explained by a linear fit from the split
+    latents."""
     split = translator.latent(np.asarray(spectra.flux)).split
     ti = spectra.label_array[:, list(spectra.label_space.names).index("ti_h")]
     design = np.column_stack([split, np.ones(len(split))])
@@ -295,7 +296,8 @@ list, line-spread FWHM {LSF_OBS:g} px, a random quadratic continuum wiggle (up t
 +0.5, [Ti/H] {args.ti_range[0]:+g} to {args.ti_range[1]:+g}. Translator: shared latent 12,
 split latent 2, convolutions of 4, 8, 8 channels, generators of 128 x 128,
 {args.epochs} epochs of 32 spectra, loss weights {args.weight_synthetic:g} / 9 / 1 / 1,
-split dropout {args.split_dropout:g}, split decorrelation {args.split_decorrelation:g}. Scores on {args.n_test} held-out observed spectra;
+split dropout {args.split_dropout:g}, split decorrelation {args.split_decorrelation:g}.
+Scores on {args.n_test} held-out observed spectra;
 missing-lines map for [Ti/H] over 256 reference stars (translated response minus the
 synthetic generator's response from the same latent), detections below
 {args.threshold:g} robust scatters. Cycle-StarNet (O'Briain et al. 2021) reports a mean

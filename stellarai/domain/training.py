@@ -29,10 +29,10 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..emulators.serialization import emulator_paths
 from ..emulators.training import (
     BestWeights,
     TrainingHistory,
+    check_resume,
     learning_rate,
     read_checkpoint,
     write_checkpoint,
@@ -212,17 +212,16 @@ class CycleStep:
 
 
 def _check_settings(epochs: int, batch_size: int, lr: float, lr_discriminator: float,
-                    patience: int | None, stop_after: int | None) -> None:
+                    patience: int | None) -> None:
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise DomainError(f"{name} must be an integer >= 1, got {value!r}")
     for name, value in (("lr", lr), ("lr_discriminator", lr_discriminator)):
         if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
             raise DomainError(f"{name} must be a positive number, got {value!r}")
-    for name, value in (("patience", patience), ("stop_after", stop_after)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 1):
-            raise DomainError(f"{name} must be a positive integer or None, got {value!r}")
+    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int)
+                                 or patience < 1):
+        raise DomainError(f"patience must be a positive integer or None, got {patience!r}")
 
 
 class _Run:
@@ -314,9 +313,8 @@ def train_cycle(network: CycleNetwork, synthesize: Callable[[int, torch.Generato
     DomainHistory
     """
     lr_discriminator = lr if lr_discriminator is None else lr_discriminator
-    _check_settings(epochs, batch_size, lr, lr_discriminator, patience, stop_after)
-    if resume and checkpoint is None:
-        raise DomainError("resume=True needs a checkpoint path (pass checkpoint=)")
+    _check_settings(epochs, batch_size, lr, lr_discriminator, patience)
+    resuming = check_resume(checkpoint, resume, stop_after, DomainError)
     flux, weight = train
     settings = {"epochs": epochs, "batch_size": batch_size, "lr": float(lr),
                 "lr_discriminator": float(lr_discriminator), "weight_decay": weight_decay,
@@ -325,7 +323,7 @@ def train_cycle(network: CycleNetwork, synthesize: Callable[[int, torch.Generato
                 "split_decorrelation": split_decorrelation, "n_train": len(flux)}
     run = _Run(network, settings)
     path = None if checkpoint is None else Path(os.fspath(checkpoint))
-    if resume and path is not None and all(p.exists() for p in emulator_paths(path)):
+    if resuming:
         run.load(path)
     step = CycleStep(network, weights, synthetic_weight, cycle_noise, split_dropout,
                      split_decorrelation)

@@ -495,6 +495,35 @@ def _named_optimizers(optimizers: Optimizers) -> dict[str, torch.optim.Optimizer
     return dict(optimizers)
 
 
+def check_resume(checkpoint: str | os.PathLike[str] | None, resume: bool,
+                 stop_after: int | None, error: type[Exception] = EmulatorError) -> bool:
+    """Check a trainer's ``checkpoint``/``resume``/``stop_after``; whether to resume.
+
+    Parameters
+    ----------
+    checkpoint : str or path-like, optional
+        Stem of the checkpoint files.
+    resume : bool
+        Whether to continue from ``checkpoint``.
+    stop_after : int, optional
+        Epochs after which to stop (a positive integer) or None.
+    error : type of Exception
+        Raised for a bad ``stop_after``, or ``resume`` without a checkpoint path.
+
+    Returns
+    -------
+    bool
+        True when ``resume`` is asked and a checkpoint file exists (a partial checkpoint
+        then fails loudly in :func:`read_checkpoint`); False starts afresh.
+    """
+    if stop_after is not None and (isinstance(stop_after, bool) or
+                                   not isinstance(stop_after, int) or stop_after < 1):
+        raise error(f"stop_after must be a positive integer or None, got {stop_after!r}")
+    if resume and checkpoint is None:
+        raise error("resume=True needs a checkpoint path (pass checkpoint=)")
+    return bool(resume) and any(p.exists() for p in emulator_paths(checkpoint))
+
+
 def write_checkpoint(path: str | os.PathLike[str], module: nn.Module, optimizers: Optimizers,
                      best: BestWeights, record: dict[str, Any]) -> tuple[Path, Path]:
     """Write a training state: ``<path>.safetensors`` (tensors) and ``<path>.json``.

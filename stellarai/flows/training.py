@@ -26,10 +26,10 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..emulators.serialization import emulator_paths
 from ..emulators.training import (
     BestWeights,
     TrainingHistory,
+    check_resume,
     learning_rate,
     read_checkpoint,
     write_checkpoint,
@@ -139,11 +139,7 @@ def train_flow(network: FlowNetwork, train: tuple[Tensor, Tensor | None],
     FlowHistory
     """
     _check_settings(epochs, batch_size, lr, patience)
-    if stop_after is not None and (isinstance(stop_after, bool) or
-                                   not isinstance(stop_after, int) or stop_after < 1):
-        raise FlowError(f"stop_after must be a positive integer or None, got {stop_after!r}")
-    if resume and checkpoint is None:
-        raise FlowError("resume=True needs a checkpoint path (pass checkpoint=)")
+    resuming = check_resume(checkpoint, resume, stop_after, FlowError)
     settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr,
                 "weight_decay": weight_decay, "patience": patience, "seed": seed}
     z_train, c_train = train
@@ -152,7 +148,7 @@ def train_flow(network: FlowNetwork, train: tuple[Tensor, Tensor | None],
     history = FlowHistory()
     total = epochs * math.ceil(len(z_train) / batch_size)
     step, best = 0, BestWeights(patience)
-    if resume and all(p.exists() for p in emulator_paths(checkpoint)):
+    if resuming:
         record = read_checkpoint(checkpoint, network, optimizer, best, fmt=_CHECKPOINT_FORMAT,
                                  version=_CHECKPOINT_VERSION, settings=settings,
                                  check=_same_data(network, str(checkpoint)), error=FlowError,

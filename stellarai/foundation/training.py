@@ -31,10 +31,10 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..emulators.serialization import emulator_paths
 from ..emulators.training import (
     BestWeights,
     TrainingHistory,
+    check_resume,
     learning_rate,
     read_checkpoint,
     write_checkpoint,
@@ -208,12 +208,7 @@ def train_network(net: FoundationNet, train: Sequence[TokenBlock], valid: Sequen
         For an unreadable checkpoint, or one of another network.
     """
     settings.check()
-    if stop_after is not None and (isinstance(stop_after, bool) or
-                                   not isinstance(stop_after, int) or stop_after < 1):
-        raise FoundationError(f"stop_after must be a positive integer or None, got "
-                              f"{stop_after!r}")
-    if resume and checkpoint is None:
-        raise FoundationError("resume=True needs a checkpoint path")
+    resuming = check_resume(checkpoint, resume, stop_after, FoundationError)
     trainable = list(net.parameters() if parameters is None else parameters)
     if not trainable:
         raise FoundationError("nothing to train: every parameter is frozen")
@@ -227,7 +222,7 @@ def train_network(net: FoundationNet, train: Sequence[TokenBlock], valid: Sequen
            "line_floor": line_floor, "n_train": [len(b) for b in train],
            "n_trainable": sum(p.numel() for p in trainable)}
     run["noise"] = list(run["noise"])
-    if resume and emulator_paths(checkpoint)[1].exists():
+    if resuming:
         record = read_checkpoint(checkpoint, net, optimizer, best, fmt=CHECKPOINT_FORMAT,
                                  settings=run, error=FoundationError,
                                  file_error=FoundationFileError)

@@ -22,6 +22,7 @@ so memory stays bounded for any batch size.
 
 from __future__ import annotations
 
+import abc
 import os
 import warnings
 from collections.abc import Iterator, Mapping
@@ -84,7 +85,7 @@ def _as_wavelength(wavelength: Any, name: str = "wavelength") -> Tensor:
     return torch.from_numpy(array.copy())
 
 
-class SpectralEmulator:
+class SpectralEmulator(abc.ABC):
     """Base class of the neural emulators: labels in, spectrum out.
 
     Subclasses set :attr:`backend` (which registers them for loading), build their
@@ -298,10 +299,11 @@ class SpectralEmulator:
         z = self._space.scale(values).to(self.dtype)
         return self._evaluate(z, wl)
 
+    @abc.abstractmethod
     def _evaluate(self, z: Tensor, wavelength: Tensor | None) -> Tensor:  # pragma: no cover
         """Flux ``(n, n_pix)`` for scaled labels ``z`` at ``wavelength`` (None: default)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def train_batch(self, z: Tensor, flux: Tensor, generator: torch.Generator | None = None
                     ) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
         """Prediction and target of one training batch (used by the Trainer).
@@ -309,7 +311,6 @@ class SpectralEmulator:
         ``z`` are scaled labels ``(b, n_labels)`` and ``flux`` the ``(b, n_pix)`` training
         flux on :attr:`wavelength`; ``generator`` drives any random pixel choice.
         """
-        raise NotImplementedError
 
     def __call__(self, labels: Any, wavelength: Any = None) -> Any:
         """Flux for a batch: a tensor for tensor/array input, a `Spectrum` for a table.
@@ -413,15 +414,16 @@ class SpectralEmulator:
         return self.source(wavelength=wavelength, fixed=fixed, **labels).as_model(name=name)
 
     # ------------------------------------------------------------------ saving
+    @abc.abstractmethod
     def architecture(self) -> dict[str, Any]:  # pragma: no cover - abstract
         """JSON-serializable hyper-parameters that rebuild the network."""
-        raise NotImplementedError
 
     @classmethod
+    @abc.abstractmethod
     def _from_architecture(cls, label_space: LabelSpace, wavelength: Any,
                            architecture: Mapping[str, Any], **kwargs: Any
                            ) -> SpectralEmulator:  # pragma: no cover - abstract
-        raise NotImplementedError
+        """The emulator rebuilt from :meth:`architecture`'s output (weights not loaded)."""
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
         """Save as ``<path>.safetensors`` (weights) and ``<path>.json`` (sidecar).

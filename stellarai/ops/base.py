@@ -31,6 +31,7 @@ right): the suffix astropy's compound models use. Names used once keep their nam
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import math
 import weakref
@@ -362,7 +363,7 @@ class _QuantityAttribute:
         obj.set(**{self.name: value})
 
 
-class Operator(nn.Module):
+class Operator(nn.Module, metaclass=abc.ABCMeta):
     """Base class of every forward-model operator.
 
     Subclasses call :meth:`_add_parameter` for each parameter in ``__init__`` and then
@@ -717,9 +718,10 @@ class Operator(nn.Module):
                             "spectrum, or nothing (for a chain that starts with a source)")
         return _apply_to_spectra(self, args[0] if args else None)
 
+    @abc.abstractmethod
     def forward(self, wavelength: Tensor | None, flux: Tensor | None
                 ) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
-        raise NotImplementedError
+        """The operator applied to ``(wavelength, flux)`` tensors (None for a source)."""
 
     def _require_input(self, wavelength: Tensor | None, flux: Tensor | None
                        ) -> tuple[Tensor, Tensor]:
@@ -771,9 +773,9 @@ class Multiplicative(Operator):
 
     multiplicative = True
 
+    @abc.abstractmethod
     def factor(self, wavelength: Tensor) -> Tensor:  # pragma: no cover - abstract
         """The multiplicative factor at ``wavelength`` (Angstrom), same shape."""
-        raise NotImplementedError
 
     def forward(self, wavelength: Tensor | None, flux: Tensor | None) -> tuple[Tensor, Tensor]:
         wavelength, flux = self._require_input(wavelength, flux)

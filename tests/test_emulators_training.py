@@ -76,6 +76,16 @@ def test_checkpoint_refuses_other_settings(grid: object, tmp_path) -> None:
         other.fit(grid, resume=True)
 
 
+def test_resume_and_stop_after_are_checked(grid: object) -> None:
+    trainer = Trainer(_emulator(grid), epochs=2, batch_size=16, progress=False, threads=1)
+    with pytest.raises(EmulatorError, match="needs a checkpoint path"):
+        trainer.fit(grid, resume=True)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(EmulatorError, match="stop_after must be a positive integer"):
+            trainer.fit(grid, stop_after=bad)
+    assert trainer.history.epochs == 0
+
+
 def test_early_stopping_keeps_best(grid: object) -> None:
     emu = _emulator(grid)
     trainer = Trainer(emu, epochs=60, batch_size=16, lr=0.5, schedule="constant", patience=2,

@@ -333,11 +333,13 @@ class Trainer:
         valid_fraction : float
             Share of ``train`` used for validation when ``valid`` is not given.
         resume : bool
-            Continue from this trainer's checkpoint files if they exist.
+            Continue from this trainer's checkpoint files if they exist (start afresh if
+            neither exists; a checkpoint path is required, else
+            :class:`~stellarai.emulators.EmulatorError`).
         stop_after : int, optional
-            End this call after that many epochs in total (the schedule still spans
-            ``epochs``): a time-boxed session that a later ``fit(..., resume=True)``
-            continues.
+            End this call after that many epochs in total, a positive integer (the
+            schedule still spans ``epochs``): a time-boxed session that a later
+            ``fit(..., resume=True)`` continues.
 
         Returns
         -------
@@ -366,8 +368,7 @@ class Trainer:
                                 f"{len(z_train)} and {len(z_valid)}")
         steps_per_epoch = math.ceil(len(z_train) / self.batch_size)
         total = self.epochs * steps_per_epoch
-        if resume and self.checkpoint is not None and \
-                emulator_paths(self.checkpoint)[1].exists():
+        if check_resume(self.checkpoint, resume, stop_after):
             self._load_checkpoint()
         start = self.history.epochs
         end = self.epochs if stop_after is None else min(self.epochs, int(stop_after))

@@ -4,9 +4,10 @@ Two domains of spectra from :mod:`stellarai.synth` over ``--wavelength-range`` (
 pixels uniform in ln(lambda) at 1.5 per resolution element of R = 20,000). The default,
 4700-4800 Angstrom, is a window rich in titanium lines (35 of the default line list's 270
 lines there); the earlier window, 6450-6550 Angstrom (23 Ti lines of 148), leaves the
-synthetic encoder only three kept Ti lines deeper than 0.01 to learn [Ti/H] from, and five
-withheld lines deep enough to score recall on, so the map's recall there moves in steps of
-0.2 and hangs on lines a few tenths of a scatter either side of the threshold.
+synthetic encoder only three kept Ti lines whose flux changes by more than 0.01 per dex to
+learn [Ti/H] from, and five withheld lines deep enough to score recall on, so the map's
+recall there moves in steps of 0.2 and hangs on lines near the threshold (see
+docs/includes/bench_domain.rst).
 
 - synthetic: the analyst's line list, which lacks two thirds of the titanium lines (it
   keeps every third Ti line by wavelength; ``--keep-every``), through a Gaussian

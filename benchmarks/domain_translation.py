@@ -168,6 +168,8 @@ def main() -> None:
                         help="share of observed spectra reconstructed with the mean split latent")
     parser.add_argument("--split-decorrelation", type=float, default=0.0,
                         help="weight of the split-shared latent decorrelation penalty")
+    parser.add_argument("--channels", type=int, nargs="+", default=[4, 8, 8],
+                        help="channels of the translator's convolutions (encoders, discriminators)")
     parser.add_argument("--save", type=Path, default=None,
                         help="save the trained translator under this path prefix")
     parser.add_argument("--figure", type=Path, default=None,
@@ -213,7 +215,7 @@ def main() -> None:
     print(f"emulator {t_emu:.0f} s, median |error| {emu_err:.2e}")
 
     tic = time.perf_counter()
-    translator = DomainTranslator(emulator, n_shared=12, n_split=2, channels=(4, 8, 8),
+    translator = DomainTranslator(emulator, n_shared=12, n_split=2, channels=tuple(args.channels),
                                   hidden=128, seed=args.seed,
                                   weights={"synthetic": args.weight_synthetic})
     history = translator.fit(observed, synthetic_labels=grid, cross_validation=test[:100],
@@ -307,7 +309,8 @@ Measured in one run of
         --wavelength-range {RANGE[0]:g} {RANGE[1]:g} \\
         --keep-every {args.keep_every} --ti-range {args.ti_range[0]:g} {args.ti_range[1]:g} \\
         --weight-synthetic {args.weight_synthetic:g} --split-dropout {args.split_dropout:g} \\
-        --split-decorrelation {args.split_decorrelation:g} --write {args.write}
+        --split-decorrelation {args.split_decorrelation:g} \\
+        --channels {" ".join(map(str, args.channels))} --write {args.write}
 
 Machine: {machine}, {total:.0f} s in all, on a machine shared with other jobs (times are
 wall-clock and only indicative). Synthetic domain: :mod:`stellarai.synth` over
@@ -319,8 +322,8 @@ Sobol' spectra. Observed domain: the full list, line-spread FWHM {LSF_OBS:g} px,
 quadratic continuum wiggle (up to {WIGGLE:.1%}), S/N = {SNR:.0f}; {args.n_observed}
 spectra with labels drawn independently (unpaired). Labels of both domains: Teff
 4800-6200 K, log g 4.0-4.8, [Fe/H] -0.5 to +0.5, [Ti/H] {args.ti_range[0]:+g} to
-{args.ti_range[1]:+g}. Translator: shared latent 12, split latent 2, convolutions of 4,
-8, 8 channels, generators of 128 x 128,
+{args.ti_range[1]:+g}. Translator: shared latent 12, split latent 2, convolutions of
+{", ".join(map(str, args.channels))} channels, generators of 128 x 128,
 {args.epochs} epochs of 32 spectra, loss weights {args.weight_synthetic:g} / 9 / 1 / 1,
 split dropout {args.split_dropout:g}, split decorrelation {args.split_decorrelation:g}.
 Scores on {args.n_test} held-out observed spectra;

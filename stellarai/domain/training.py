@@ -257,10 +257,17 @@ class _Run:
 
 
 def _validation_loss(step: CycleStep, synthetic: Tensor, observed: Tensor,
-                     weight: Tensor) -> float:
+                     weight: Tensor, seed: int) -> float:
+    """Weighted reconstruction and cycle losses of the validation pair.
+
+    The split dropout and cycle noise draw from a generator seeded with ``seed``, the
+    same draws every epoch: the loss then changes only with the weights, and does not
+    depend on the global random state (which made early stopping, and so whole runs,
+    differ between two runs with the same seed).
+    """
     step.network.eval()
     with torch.no_grad():
-        out = step.forward(synthetic, observed)
+        out = step.forward(synthetic, observed, torch.Generator().manual_seed(seed))
         return float(step.generator_losses(out, synthetic, observed, weight,
                                            adversarial_terms=False)["total"])
 
@@ -359,7 +366,7 @@ def train_cycle(network: CycleNetwork, synthesize: Callable[[int, torch.Generato
             for name in LOSS_NAMES:
                 sums[name] += float(losses[name].detach()) * len(rows)
             running += float(losses["total"].detach()) * len(rows)
-        valid_loss = _validation_loss(step, valid[2], valid[0], valid[1])
+        valid_loss = _validation_loss(step, valid[2], valid[0], valid[1], seed)
         history.train_loss.append(running / len(flux))
         history.valid_loss.append(valid_loss)
         history.lr.append(rate)

@@ -41,6 +41,7 @@ from .payne import seeded
 __all__ = ["CrossAttentionBlock", "TransformerPayne", "TransformerPayneNet"]
 
 Context = list[tuple[Tensor, Tensor]]
+PixelFeatures = tuple[Tensor, Tensor | None, Tensor | None]
 
 
 class CrossAttentionBlock(nn.Module):
@@ -77,9 +78,12 @@ class CrossAttentionBlock(nn.Module):
         """Update the queries ``x`` ``(b, p, d)`` given this block's keys and values."""
         b, p, d = x.shape
         q = self.query(self.norm_query(x)).view(b, p, self.n_heads, d // self.n_heads)
-        q = q.transpose(1, 2)
-        weights = torch.softmax(q @ key.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)
-        attended = (weights @ value).transpose(1, 2).reshape(b, p, d)
+        # Scores laid out (b, heads, n_labels, p) and normalized over the labels (dim -2):
+        # the softmax then runs along the long, contiguous pixel axis; over a last axis of
+        # a dozen labels PyTorch's CPU softmax is several times slower. Same function.
+        scores = key @ q.permute(0, 2, 3, 1) / math.sqrt(q.shape[-1])
+        weights = torch.softmax(scores, dim=-2)
+        attended = (value.transpose(-1, -2) @ weights).permute(0, 3, 1, 2).reshape(b, p, d)
         x = x + self.out(attended)
         return x + self.mlp(self.norm_mlp(x))
 
@@ -140,26 +144,58 @@ class TransformerPayneNet(nn.Module):
 
     def knot_features(self, wavelength: Tensor) -> Tensor:
         """Learned query features at ``wavelength``, linear between knots uniform in ln λ."""
+        left, frac = self._knot_position(wavelength)
+        return self.knots[left] * (1 - frac) + self.knots[left + 1] * frac
+
+    def _knot_position(self, wavelength: Tensor) -> tuple[Tensor, Tensor]:
+        """Left knot index and fraction ``(..., 1)`` towards the next knot (ln λ, float64)."""
         low, high = self.knot_range
         n = self.knots.shape[0]
         pos = (torch.log(wavelength.to(torch.float64)) - low) / (high - low) * (n - 1)
         pos = pos.clamp(0, n - 1)
         left = pos.floor().long().clamp(max=n - 2)
-        frac = (pos - left).to(self.knots.dtype)[..., None]
-        return self.knots[left] * (1 - frac) + self.knots[left + 1] * frac
+        return left, (pos - left).to(self.knots.dtype)[..., None]
+
+    def pixel_features(self, wavelength: Tensor) -> PixelFeatures:
+        """The weight-free inputs of the query at ``wavelength`` (Angstrom, float64).
+
+        Returns the wavelength encoding (cast to the weights' dtype) and, with knots, each
+        wavelength's left knot and fraction towards the next (else None, None). They do not
+        depend on the weights, so a fixed set of pixels can compute them once and index
+        them (as training does); :meth:`query` turns them into the query.
+        """
+        encoded = self.encoding(wavelength).to(self.query_in.weight.dtype)
+        if self.knots is None:
+            return encoded, None, None
+        return (encoded, *self._knot_position(wavelength))
+
+    def query(self, features: PixelFeatures) -> Tensor:
+        """The query ``(..., d)``: projected encoding plus interpolated knot features."""
+        encoded, left, frac = features
+        x = self.query_in(encoded)
+        if left is not None:
+            x = x + (self.knots[left] * (1 - frac) + self.knots[left + 1] * frac).to(x.dtype)
+        return x
 
     def context(self, z: Tensor) -> Context:
         """Every block's keys and values for scaled labels ``z`` (once per spectrum)."""
         tokens = self.tokens(z)
         return [block.context(tokens) for block in self.blocks]
 
-    def forward(self, z: Tensor, wavelength: Tensor, context: Context | None = None) -> Tensor:
-        """Flux ``(b, p)`` at ``wavelength`` (Angstrom, ``(p,)`` or ``(b, p)``, float64)."""
+    def forward(self, z: Tensor, wavelength: Tensor | None, context: Context | None = None, *,
+                features: PixelFeatures | None = None) -> Tensor:
+        """Flux ``(b, p)`` at ``wavelength`` (Angstrom, ``(p,)`` or ``(b, p)``, float64).
+
+        ``features`` (from :meth:`pixel_features`, indexed as needed) replace
+        ``wavelength``, which may then be None.
+        """
         if context is None:
             context = self.context(z)
-        x = self.query_in(self.encoding(wavelength).to(self.query_in.weight.dtype))
-        if self.knots is not None:
-            x = x + self.knot_features(wavelength).to(x.dtype)
+        if features is None:
+            if wavelength is None:
+                raise EmulatorError("forward needs a wavelength or its pixel features")
+            features = self.pixel_features(wavelength)
+        x = self.query(features)
         if x.ndim == 2:
             x = x.expand(z.shape[0], -1, -1)
         for block, (key, value) in zip(self.blocks, context, strict=True):
@@ -320,10 +356,29 @@ class TransformerPayne(SpectralEmulator):
                     ) -> tuple[Tensor, Tensor]:
         """Prediction and target at :attr:`train_pixels` random pixels of each spectrum."""
         n_pix = flux.shape[-1]
+        features = self._grid_features()
         if self.train_pixels >= n_pix:
-            return self._module(z, self._wavelength), flux
+            return self._module(z, None, features=features), flux
         index = torch.randint(0, n_pix, (len(z), self.train_pixels), generator=generator)
-        return self._module(z, self._wavelength[index]), flux.gather(1, index)
+        picked = tuple(None if f is None else f[index] for f in features)
+        return self._module(z, None, features=picked), flux.gather(1, index)
+
+    def _grid_features(self) -> PixelFeatures:
+        """:meth:`TransformerPayneNet.pixel_features` of the default grid, computed once.
+
+        Recomputed when the grid, the weights' dtype or device, or the encoding changes;
+        indexing them gives exactly what the wavelengths would (the encoding is per pixel).
+        """
+        net = self._module
+        weight = net.query_in.weight
+        key = (self._wavelength, weight.dtype, weight.device, net.encoding.reference,
+               net.encoding.min_period, net.encoding.max_period)
+        cached = getattr(self, "_grid_cache", None)
+        if cached is None or cached[0][0] is not key[0] or cached[0][1:] != key[1:]:
+            with torch.no_grad():
+                features = net.pixel_features(self._wavelength.to(weight.device))
+            self._grid_cache = (key, features)
+        return self._grid_cache[1]
 
     def finetune_parameters(self, blocks: Iterable[int] | None = None, *, head: bool = True,
                             query: bool = False, labels: bool = False) -> list[nn.Parameter]:

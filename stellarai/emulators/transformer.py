@@ -9,7 +9,8 @@ query; optionally (``n_knots``) plus learned features linearly interpolated betw
 knots in :math:`\ln\lambda`, a per-wavelength memory (a departure from the paper). A
 stack of blocks follows; in each, the query cross-attends to the label tokens
 (pre-LayerNorm, multi-head) and passes through an MLP, both residual. A LayerNorm and a
-linear head give the normalized flux; the head starts at zero weights and a bias of 1,
+linear head give the normalized flux (optionally, ``knot_head``, plus a per-wavelength
+linear read-out on the knots); the head starts at zero weights and a bias of 1,
 so an untrained network returns the continuum exactly (with the default random head
 the network first spends many steps unlearning per-pixel noise of order 0.5).
 
@@ -105,15 +106,22 @@ class TransformerPayneNet(nn.Module):
         Pre-norm self-attention encoder blocks among the label tokens (0: none).
     knot_range : (float, float)
         :math:`\ln\lambda` (Angstrom) of the first and last knot.
+    knot_head : bool
+        Add a per-knot linear read-out (weights and bias on the same knots, interpolated)
+        to the shared head; needs ``n_knots``.
     """
 
     def __init__(self, n_labels: int, encoding: SinusoidalEncoding, *, d_model: int = 128,
                  n_blocks: int = 4, n_heads: int = 4, mlp_hidden: int = 256,
                  n_knots: int = 0, knot_range: tuple[float, float] = (0.0, 1.0),
-                 n_label_blocks: int = 0) -> None:
+                 n_label_blocks: int = 0, knot_head: bool = False) -> None:
         super().__init__()
+        if knot_head and n_knots < 2:
+            raise EmulatorError("knot_head needs query knots (n_knots >= 2)")
         self.knot_range = (float(knot_range[0]), float(knot_range[1]))
         self.knots = nn.Parameter(torch.zeros(n_knots, d_model)) if n_knots > 1 else None
+        # zero: the knot read-out starts silent, so the untrained network is still the continuum
+        self.head_knots = nn.Parameter(torch.zeros(n_knots, d_model + 1)) if knot_head else None
         self.label_embedding = nn.Parameter(torch.randn(n_labels, d_model))
         self.label_identity = nn.Parameter(0.1 * torch.randn(n_labels, d_model))
         self.label_blocks = nn.ModuleList(
@@ -200,7 +208,14 @@ class TransformerPayneNet(nn.Module):
             x = x.expand(z.shape[0], -1, -1)
         for block, (key, value) in zip(self.blocks, context, strict=True):
             x = block(x, key, value)
-        return self.head(self.norm_out(x))[..., 0]
+        x = self.norm_out(x)
+        flux = self.head(x)[..., 0]
+        if self.head_knots is not None:  # per-wavelength read-out, interpolated like the query's
+            _, left, frac = features
+            w = self.head_knots[left] * (1 - frac) + self.head_knots[left + 1] * frac
+            w = w.to(x.dtype)
+            flux = flux + (x * w[..., :-1]).sum(-1) + w[..., -1]
+        return flux
 
 
 class TransformerPayne(SpectralEmulator):
@@ -228,6 +243,11 @@ class TransformerPayne(SpectralEmulator):
         sinusoidal encoding alone must otherwise build up through its blocks; the
         emulator stays evaluable at any wavelength, at the cost of ``n_knots * d_model``
         parameters. See the accuracy benchmark in the docs.
+    knot_head : bool
+        Also read the flux out per wavelength: weights and a bias on the same knots
+        (linearly interpolated, ``n_knots * (d_model + 1)`` parameters, starting at zero)
+        applied to the last features and added to the shared head, as The Payne's last
+        layer is per pixel (a departure from the paper; default False). Needs ``n_knots``.
     n_label_blocks : int
         Self-attention blocks among the label tokens before the cross-attention (the
         paper's attention between label tokens; 0, the default: none). They run once per
@@ -270,7 +290,7 @@ class TransformerPayne(SpectralEmulator):
                  n_blocks: int = 4, n_heads: int = 4, mlp_hidden: int = 256,
                  n_frequencies: int = 32, min_period: float | None = None,
                  max_period: float | None = None, n_knots: int = 0, n_label_blocks: int = 0,
-                 train_pixels: int = 256, seed: int = 0,
+                 knot_head: bool = False, train_pixels: int = 256, seed: int = 0,
                  flux_unit: Any = u.dimensionless_unscaled,
                  provenance: Mapping[str, Any] | None = None,
                  max_elements: int = DEFAULT_MAX_ELEMENTS) -> None:
@@ -299,7 +319,7 @@ class TransformerPayne(SpectralEmulator):
                           "n_heads": int(n_heads), "mlp_hidden": int(mlp_hidden),
                           "n_frequencies": int(n_frequencies), "min_period": float(min_period),
                           "max_period": float(max_period), "n_knots": int(n_knots),
-                          "n_label_blocks": int(n_label_blocks),
+                          "n_label_blocks": int(n_label_blocks), "knot_head": bool(knot_head),
                           "reference": 0.5 * (math.log(low) + math.log(high)),
                           "wavelength_range": [low, high], "train_pixels": int(train_pixels),
                           "seed": int(seed)}
@@ -312,7 +332,8 @@ class TransformerPayne(SpectralEmulator):
                                          n_blocks=int(n_blocks), n_heads=int(n_heads),
                                          mlp_hidden=int(mlp_hidden), n_knots=int(n_knots),
                                          knot_range=(math.log(low), math.log(high)),
-                                         n_label_blocks=int(n_label_blocks))
+                                         n_label_blocks=int(n_label_blocks),
+                                         knot_head=bool(knot_head))
         super().__init__(label_space, module, wavelength=grid, flux_unit=flux_unit,
                          provenance=provenance, max_elements=max_elements)
 
@@ -389,7 +410,7 @@ class TransformerPayne(SpectralEmulator):
         blocks : iterable of int, optional
             Indices of the blocks to adapt (negative counts from the last); None: all.
         head : bool
-            Include the output LayerNorm and head (default True).
+            Include the output LayerNorm and head, and the knot read-out if any (default True).
         query : bool
             Include the wavelength projection ``query_in`` (and the query knots, if any).
         labels : bool
@@ -419,6 +440,7 @@ class TransformerPayne(SpectralEmulator):
             params += list(net.blocks[i].parameters())
         if head:
             params += [*net.norm_out.parameters(), *net.head.parameters()]
+            params += [] if net.head_knots is None else [net.head_knots]
         if query:
             params += list(net.query_in.parameters())
             params += [] if net.knots is None else [net.knots]
@@ -448,6 +470,7 @@ class TransformerPayne(SpectralEmulator):
         settings = {k: architecture[k] for k in keys}
         settings["n_knots"] = int(architecture.get("n_knots", 0))  # files from before knots
         settings["n_label_blocks"] = int(architecture.get("n_label_blocks", 0))  # and before
+        settings["knot_head"] = bool(architecture.get("knot_head", False))  # and before
         emulator = cls(label_space, wavelength, **settings, **kwargs)
         emulator._settings["reference"] = float(architecture["reference"])
         emulator._module.encoding.reference = float(architecture["reference"])

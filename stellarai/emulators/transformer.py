@@ -152,8 +152,7 @@ class TransformerPayneNet(nn.Module):
 
     def knot_features(self, wavelength: Tensor) -> Tensor:
         """Learned query features at ``wavelength``, linear between knots uniform in ln λ."""
-        left, frac = self._knot_position(wavelength)
-        return self.knots[left] * (1 - frac) + self.knots[left + 1] * frac
+        return _between_knots(self.knots, *self._knot_position(wavelength))
 
     def _knot_position(self, wavelength: Tensor) -> tuple[Tensor, Tensor]:
         """Left knot index and fraction ``(..., 1)`` towards the next knot (ln λ, float64)."""
@@ -182,7 +181,7 @@ class TransformerPayneNet(nn.Module):
         encoded, left, frac = features
         x = self.query_in(encoded)
         if left is not None:
-            x = x + (self.knots[left] * (1 - frac) + self.knots[left + 1] * frac).to(x.dtype)
+            x = x + _between_knots(self.knots, left, frac).to(x.dtype)
         return x
 
     def context(self, z: Tensor) -> Context:
@@ -212,10 +211,14 @@ class TransformerPayneNet(nn.Module):
         flux = self.head(x)[..., 0]
         if self.head_knots is not None:  # per-wavelength read-out, interpolated like the query's
             _, left, frac = features
-            w = self.head_knots[left] * (1 - frac) + self.head_knots[left + 1] * frac
-            w = w.to(x.dtype)
+            w = _between_knots(self.head_knots, left, frac).to(x.dtype)
             flux = flux + (x * w[..., :-1]).sum(-1) + w[..., -1]
         return flux
+
+
+def _between_knots(table: Tensor, left: Tensor, frac: Tensor) -> Tensor:
+    """Rows of ``table`` (one per knot) linearly interpolated at ``left + frac``."""
+    return table[left] * (1 - frac) + table[left + 1] * frac
 
 
 class TransformerPayne(SpectralEmulator):

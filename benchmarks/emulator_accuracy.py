@@ -21,8 +21,8 @@ Grids are cached as HDF5 files under ``--cache`` (synthesis takes under a minute
 so reruns only train. Heavy, run it under ``nice``. Usage::
 
     nice -n 15 python benchmarks/emulator_accuracy.py --cache /tmp/emuacc \\
-        [--sizes 500 2000 8000] [--steps-payne 20000] [--steps-tp 3000] [--patience 3000] \\
-        [--write docs/includes/bench_emulator_accuracy.rst]
+        [--sizes 500 2000 8000] [--steps-payne 20000] [--steps-tp 12000] [--knot-head] \\
+        [--patience 3000] [--write docs/includes/bench_emulator_accuracy.rst]
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ Grids are cached as HDF5 files under ``--cache`` (synthesis takes under a minute
 so reruns only train. Heavy, run it under ``nice``. Usage::
 
     nice -n 15 python benchmarks/emulator_accuracy.py --cache /tmp/emuacc \\
-        [--sizes 500 2000 8000] [--steps-payne 20000] [--steps-tp 3000] [--patience 3000] \\
-        [--write docs/includes/bench_emulator_accuracy.rst]
+        [--sizes 500 2000 8000] [--steps-payne 20000] [--steps-tp 12000] [--knot-head] \\
+        [--patience 3000] [--write docs/includes/bench_emulator_accuracy.rst]
 """
 
 from __future__ import annotations
@@ -195,6 +195,9 @@ def main() -> None:
     parser.add_argument("--knots", type=int, default=N_PIX)
     parser.add_argument("--label-blocks", type=int, default=2,
                         help="TransformerPayne's self-attention blocks among label tokens")
+    parser.add_argument("--knot-head", action="store_true",
+                        help="TransformerPayne reads the flux out per wavelength too "
+                             "(weights on the query knots; needs --knots)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--write", type=Path, default=None)
     args = parser.parse_args()
@@ -202,7 +205,8 @@ def main() -> None:
         parser.error(f"--sizes must not exceed --pool ({args.pool})")
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    transformer = {**TRANSFORMER, "n_knots": args.knots, "n_label_blocks": args.label_blocks}
+    transformer = {**TRANSFORMER, "n_knots": args.knots, "n_label_blocks": args.label_blocks,
+                   "knot_head": args.knot_head}
     synth = synthesizer()
     pool = cached_grid(synth, args.pool, 1, args.cache, True)
     test = cached_grid(synth, args.test, 2, args.cache, True)
@@ -264,7 +268,8 @@ def write(args: argparse.Namespace, rows: list, scatter: dict, synth: Synthesize
                f"--valid {args.valid} --n-fit {args.n_fit} --fit-iter {args.fit_iter} "
                f"--starts {args.starts} "
                f"{fit_sizes}"
-               f"--knots {args.knots} --label-blocks {args.label_blocks} "
+               f"--knots {args.knots} {'--knot-head ' if args.knot_head else ''}"
+               f"--label-blocks {args.label_blocks} "
                f"--lr-payne {args.lr_payne:g} --lr-tp {args.lr_tp:g} "
                f"--threads {args.threads} --write {args.write}")
     text = "\n".join([
@@ -288,7 +293,9 @@ def write(args: argparse.Namespace, rows: list, scatter: dict, synth: Synthesize
            f"early stopping after {args.patience:,} steps without a lower validation loss")
         + ", best validation weights kept. The Payne: two hidden layers of 300 "
         f"({n_payne:,} parameters); TransformerPayne: d=64, 3 blocks, 4 heads, MLP 128, "
-        f"32 encoding periods, {args.knots:,} query knots, {args.label_blocks} "
+        f"32 encoding periods, {args.knots:,} query knots"
+        + (" (with a per-knot linear read-out added to the head)" if args.knot_head else "")
+        + f", {args.label_blocks} "
         f"self-attention blocks among the label tokens, "
         f"{TRANSFORMER['train_pixels']} random pixels per spectrum per step "
         f"({n_tp:,} parameters).",

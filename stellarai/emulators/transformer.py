@@ -9,7 +9,8 @@ query; optionally (``n_knots``) plus learned features linearly interpolated betw
 knots in :math:`\ln\lambda`, a per-wavelength memory (a departure from the paper). A
 stack of blocks follows; in each, the query cross-attends to the label tokens
 (pre-LayerNorm, multi-head) and passes through an MLP, both residual. A LayerNorm and a
-linear head give the normalized flux; the head starts at zero weights and a bias of 1,
+linear head give the normalized flux (optionally, ``knot_head``, plus a per-wavelength
+linear read-out on the knots); the head starts at zero weights and a bias of 1,
 so an untrained network returns the continuum exactly (with the default random head
 the network first spends many steps unlearning per-pixel noise of order 0.5).
 
@@ -41,6 +42,7 @@ from .payne import seeded
 __all__ = ["CrossAttentionBlock", "TransformerPayne", "TransformerPayneNet"]
 
 Context = list[tuple[Tensor, Tensor]]
+PixelFeatures = tuple[Tensor, Tensor | None, Tensor | None]
 
 
 class CrossAttentionBlock(nn.Module):
@@ -77,9 +79,12 @@ class CrossAttentionBlock(nn.Module):
         """Update the queries ``x`` ``(b, p, d)`` given this block's keys and values."""
         b, p, d = x.shape
         q = self.query(self.norm_query(x)).view(b, p, self.n_heads, d // self.n_heads)
-        q = q.transpose(1, 2)
-        weights = torch.softmax(q @ key.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)
-        attended = (weights @ value).transpose(1, 2).reshape(b, p, d)
+        # Scores laid out (b, heads, n_labels, p) and normalized over the labels (dim -2):
+        # the softmax then runs along the long, contiguous pixel axis; over a last axis of
+        # a dozen labels PyTorch's CPU softmax is several times slower. Same function.
+        scores = key @ q.permute(0, 2, 3, 1) / math.sqrt(q.shape[-1])
+        weights = torch.softmax(scores, dim=-2)
+        attended = (value.transpose(-1, -2) @ weights).permute(0, 3, 1, 2).reshape(b, p, d)
         x = x + self.out(attended)
         return x + self.mlp(self.norm_mlp(x))
 
@@ -101,15 +106,22 @@ class TransformerPayneNet(nn.Module):
         Pre-norm self-attention encoder blocks among the label tokens (0: none).
     knot_range : (float, float)
         :math:`\ln\lambda` (Angstrom) of the first and last knot.
+    knot_head : bool
+        Add a per-knot linear read-out (weights and bias on the same knots, interpolated)
+        to the shared head; needs ``n_knots``.
     """
 
     def __init__(self, n_labels: int, encoding: SinusoidalEncoding, *, d_model: int = 128,
                  n_blocks: int = 4, n_heads: int = 4, mlp_hidden: int = 256,
                  n_knots: int = 0, knot_range: tuple[float, float] = (0.0, 1.0),
-                 n_label_blocks: int = 0) -> None:
+                 n_label_blocks: int = 0, knot_head: bool = False) -> None:
         super().__init__()
+        if knot_head and n_knots < 2:
+            raise EmulatorError("knot_head needs query knots (n_knots >= 2)")
         self.knot_range = (float(knot_range[0]), float(knot_range[1]))
         self.knots = nn.Parameter(torch.zeros(n_knots, d_model)) if n_knots > 1 else None
+        # zero: the knot read-out starts silent, so the untrained network is still the continuum
+        self.head_knots = nn.Parameter(torch.zeros(n_knots, d_model + 1)) if knot_head else None
         self.label_embedding = nn.Parameter(torch.randn(n_labels, d_model))
         self.label_identity = nn.Parameter(0.1 * torch.randn(n_labels, d_model))
         self.label_blocks = nn.ModuleList(
@@ -140,31 +152,73 @@ class TransformerPayneNet(nn.Module):
 
     def knot_features(self, wavelength: Tensor) -> Tensor:
         """Learned query features at ``wavelength``, linear between knots uniform in ln λ."""
+        return _between_knots(self.knots, *self._knot_position(wavelength))
+
+    def _knot_position(self, wavelength: Tensor) -> tuple[Tensor, Tensor]:
+        """Left knot index and fraction ``(..., 1)`` towards the next knot (ln λ, float64)."""
         low, high = self.knot_range
         n = self.knots.shape[0]
         pos = (torch.log(wavelength.to(torch.float64)) - low) / (high - low) * (n - 1)
         pos = pos.clamp(0, n - 1)
         left = pos.floor().long().clamp(max=n - 2)
-        frac = (pos - left).to(self.knots.dtype)[..., None]
-        return self.knots[left] * (1 - frac) + self.knots[left + 1] * frac
+        return left, (pos - left).to(self.knots.dtype)[..., None]
+
+    def pixel_features(self, wavelength: Tensor) -> PixelFeatures:
+        """The weight-free inputs of the query at ``wavelength`` (Angstrom, float64).
+
+        Returns the wavelength encoding (cast to the weights' dtype) and, with knots, each
+        wavelength's left knot and fraction towards the next (else None, None). They do not
+        depend on the weights, so a fixed set of pixels can compute them once and index
+        them (as training does); :meth:`query` turns them into the query.
+        """
+        encoded = self.encoding(wavelength).to(self.query_in.weight.dtype)
+        if self.knots is None:
+            return encoded, None, None
+        return (encoded, *self._knot_position(wavelength))
+
+    def query(self, features: PixelFeatures) -> Tensor:
+        """The query ``(..., d)``: projected encoding plus interpolated knot features."""
+        encoded, left, frac = features
+        x = self.query_in(encoded)
+        if left is not None:
+            x = x + _between_knots(self.knots, left, frac).to(x.dtype)
+        return x
 
     def context(self, z: Tensor) -> Context:
         """Every block's keys and values for scaled labels ``z`` (once per spectrum)."""
         tokens = self.tokens(z)
         return [block.context(tokens) for block in self.blocks]
 
-    def forward(self, z: Tensor, wavelength: Tensor, context: Context | None = None) -> Tensor:
-        """Flux ``(b, p)`` at ``wavelength`` (Angstrom, ``(p,)`` or ``(b, p)``, float64)."""
+    def forward(self, z: Tensor, wavelength: Tensor | None, context: Context | None = None, *,
+                features: PixelFeatures | None = None) -> Tensor:
+        """Flux ``(b, p)`` at ``wavelength`` (Angstrom, ``(p,)`` or ``(b, p)``, float64).
+
+        ``features`` (from :meth:`pixel_features`, indexed as needed) replace
+        ``wavelength``, which may then be None.
+        """
         if context is None:
             context = self.context(z)
-        x = self.query_in(self.encoding(wavelength).to(self.query_in.weight.dtype))
-        if self.knots is not None:
-            x = x + self.knot_features(wavelength).to(x.dtype)
+        if features is None:
+            if wavelength is None:
+                raise EmulatorError("forward needs a wavelength or its pixel features")
+            features = self.pixel_features(wavelength)
+        x = self.query(features)
         if x.ndim == 2:
             x = x.expand(z.shape[0], -1, -1)
         for block, (key, value) in zip(self.blocks, context, strict=True):
             x = block(x, key, value)
-        return self.head(self.norm_out(x))[..., 0]
+        x = self.norm_out(x)
+        flux = self.head(x)[..., 0]
+        if self.head_knots is not None:  # per-wavelength read-out, interpolated like the query's
+            _, left, frac = features
+            w = _between_knots(self.head_knots, left, frac).to(x.dtype)
+            flux = flux + (x * w[..., :-1]).sum(-1) + w[..., -1]
+        return flux
+
+
+def _between_knots(table: Tensor, left: Tensor, frac: Tensor) -> Tensor:
+    """Rows of ``table`` (one per knot) linearly interpolated at ``left + frac``."""
+    return table[left] * (1 - frac) + table[left + 1] * frac
 
 
 class TransformerPayne(SpectralEmulator):
@@ -192,6 +246,11 @@ class TransformerPayne(SpectralEmulator):
         sinusoidal encoding alone must otherwise build up through its blocks; the
         emulator stays evaluable at any wavelength, at the cost of ``n_knots * d_model``
         parameters. See the accuracy benchmark in the docs.
+    knot_head : bool
+        Also read the flux out per wavelength: weights and a bias on the same knots
+        (linearly interpolated, ``n_knots * (d_model + 1)`` parameters, starting at zero)
+        applied to the last features and added to the shared head, as The Payne's last
+        layer is per pixel (a departure from the paper; default False). Needs ``n_knots``.
     n_label_blocks : int
         Self-attention blocks among the label tokens before the cross-attention (the
         paper's attention between label tokens; 0, the default: none). They run once per
@@ -234,7 +293,7 @@ class TransformerPayne(SpectralEmulator):
                  n_blocks: int = 4, n_heads: int = 4, mlp_hidden: int = 256,
                  n_frequencies: int = 32, min_period: float | None = None,
                  max_period: float | None = None, n_knots: int = 0, n_label_blocks: int = 0,
-                 train_pixels: int = 256, seed: int = 0,
+                 knot_head: bool = False, train_pixels: int = 256, seed: int = 0,
                  flux_unit: Any = u.dimensionless_unscaled,
                  provenance: Mapping[str, Any] | None = None,
                  max_elements: int = DEFAULT_MAX_ELEMENTS) -> None:
@@ -263,7 +322,7 @@ class TransformerPayne(SpectralEmulator):
                           "n_heads": int(n_heads), "mlp_hidden": int(mlp_hidden),
                           "n_frequencies": int(n_frequencies), "min_period": float(min_period),
                           "max_period": float(max_period), "n_knots": int(n_knots),
-                          "n_label_blocks": int(n_label_blocks),
+                          "n_label_blocks": int(n_label_blocks), "knot_head": bool(knot_head),
                           "reference": 0.5 * (math.log(low) + math.log(high)),
                           "wavelength_range": [low, high], "train_pixels": int(train_pixels),
                           "seed": int(seed)}
@@ -276,7 +335,8 @@ class TransformerPayne(SpectralEmulator):
                                          n_blocks=int(n_blocks), n_heads=int(n_heads),
                                          mlp_hidden=int(mlp_hidden), n_knots=int(n_knots),
                                          knot_range=(math.log(low), math.log(high)),
-                                         n_label_blocks=int(n_label_blocks))
+                                         n_label_blocks=int(n_label_blocks),
+                                         knot_head=bool(knot_head))
         super().__init__(label_space, module, wavelength=grid, flux_unit=flux_unit,
                          provenance=provenance, max_elements=max_elements)
 
@@ -320,10 +380,29 @@ class TransformerPayne(SpectralEmulator):
                     ) -> tuple[Tensor, Tensor]:
         """Prediction and target at :attr:`train_pixels` random pixels of each spectrum."""
         n_pix = flux.shape[-1]
+        features = self._grid_features()
         if self.train_pixels >= n_pix:
-            return self._module(z, self._wavelength), flux
+            return self._module(z, None, features=features), flux
         index = torch.randint(0, n_pix, (len(z), self.train_pixels), generator=generator)
-        return self._module(z, self._wavelength[index]), flux.gather(1, index)
+        picked = tuple(None if f is None else f[index] for f in features)
+        return self._module(z, None, features=picked), flux.gather(1, index)
+
+    def _grid_features(self) -> PixelFeatures:
+        """:meth:`TransformerPayneNet.pixel_features` of the default grid, computed once.
+
+        Recomputed when the grid, the weights' dtype or device, or the encoding changes;
+        indexing them gives exactly what the wavelengths would (the encoding is per pixel).
+        """
+        net = self._module
+        weight = net.query_in.weight
+        key = (self._wavelength, weight.dtype, weight.device, net.encoding.reference,
+               net.encoding.min_period, net.encoding.max_period)
+        cached = getattr(self, "_grid_cache", None)
+        if cached is None or cached[0][0] is not key[0] or cached[0][1:] != key[1:]:
+            with torch.no_grad():
+                features = net.pixel_features(self._wavelength.to(weight.device))
+            self._grid_cache = (key, features)
+        return self._grid_cache[1]
 
     def finetune_parameters(self, blocks: Iterable[int] | None = None, *, head: bool = True,
                             query: bool = False, labels: bool = False) -> list[nn.Parameter]:
@@ -334,7 +413,7 @@ class TransformerPayne(SpectralEmulator):
         blocks : iterable of int, optional
             Indices of the blocks to adapt (negative counts from the last); None: all.
         head : bool
-            Include the output LayerNorm and head (default True).
+            Include the output LayerNorm and head, and the knot read-out if any (default True).
         query : bool
             Include the wavelength projection ``query_in`` (and the query knots, if any).
         labels : bool
@@ -364,6 +443,7 @@ class TransformerPayne(SpectralEmulator):
             params += list(net.blocks[i].parameters())
         if head:
             params += [*net.norm_out.parameters(), *net.head.parameters()]
+            params += [] if net.head_knots is None else [net.head_knots]
         if query:
             params += list(net.query_in.parameters())
             params += [] if net.knots is None else [net.knots]
@@ -393,6 +473,7 @@ class TransformerPayne(SpectralEmulator):
         settings = {k: architecture[k] for k in keys}
         settings["n_knots"] = int(architecture.get("n_knots", 0))  # files from before knots
         settings["n_label_blocks"] = int(architecture.get("n_label_blocks", 0))  # and before
+        settings["knot_head"] = bool(architecture.get("knot_head", False))  # and before
         emulator = cls(label_space, wavelength, **settings, **kwargs)
         emulator._settings["reference"] = float(architecture["reference"])
         emulator._module.encoding.reference = float(architecture["reference"])

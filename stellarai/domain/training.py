@@ -243,9 +243,9 @@ class _Run:
 
     def save(self, checkpoint: Path) -> None:
         write_checkpoint(checkpoint, self.network, self._optimizers(), self.keeper,
-                         {"format": _CHECKPOINT_FORMAT, "format_version": _CHECKPOINT_VERSION,
-                          "settings": self.settings, "step": self.step,
-                          "history": self.history.to_dict()})
+                         {"settings": self.settings, "step": self.step,
+                          "history": self.history.to_dict()},
+                         fmt=_CHECKPOINT_FORMAT, version=_CHECKPOINT_VERSION)
 
     def load(self, checkpoint: Path) -> None:
         record = read_checkpoint(checkpoint, self.network, self._optimizers(), self.keeper,

@@ -462,20 +462,14 @@ class Trainer:
         return self.history.plot(ax)
 
     # ------------------------------------------------------------------ checkpoints
-    def _checkpoint_path(self) -> Path:
-        if self.checkpoint is None:
-            raise EmulatorError("this trainer has no checkpoint path (pass checkpoint=)")
-        return self.checkpoint
-
     def _save_checkpoint(self) -> None:
-        write_checkpoint(self._checkpoint_path(), self.emulator.module, self.optimizer,
-                         self._best, {"format": _CHECKPOINT_FORMAT,
-                                      "format_version": _CHECKPOINT_VERSION,
-                                      "settings": self.settings(), "step": self._step,
-                                      "history": self.history.to_dict()})
+        write_checkpoint(self.checkpoint, self.emulator.module, self.optimizer, self._best,
+                         {"settings": self.settings(), "step": self._step,
+                          "history": self.history.to_dict()},
+                         fmt=_CHECKPOINT_FORMAT, version=_CHECKPOINT_VERSION)
 
     def _load_checkpoint(self) -> None:
-        record = read_checkpoint(self._checkpoint_path(), self.emulator.module, self.optimizer,
+        record = read_checkpoint(self.checkpoint, self.emulator.module, self.optimizer,
                                  self._best, fmt=_CHECKPOINT_FORMAT,
                                  version=_CHECKPOINT_VERSION, settings=self.settings(),
                                  ignore=("epochs",))
@@ -526,16 +520,18 @@ def check_resume(checkpoint: str | os.PathLike[str] | None, resume: bool,
 
 
 def write_checkpoint(path: str | os.PathLike[str], module: nn.Module, optimizers: Optimizers,
-                     best: BestWeights, record: dict[str, Any]) -> tuple[Path, Path]:
+                     best: BestWeights, record: dict[str, Any], *, fmt: str,
+                     version: int | None = None) -> tuple[Path, Path]:
     """Write a training state: ``<path>.safetensors`` (tensors) and ``<path>.json``.
 
     The weights of ``module``, the best weights kept by ``best``, and the optimizers'
-    state tensors go to the safetensors file; ``record`` (JSON-serializable: format,
-    version, settings, step, history...), ``best.bad_epochs`` and the optimizers'
-    parameter groups to the sidecar. Both files are written under temporary names and
-    then renamed, so an interruption never leaves a checkpoint whose two files disagree.
-    :func:`read_checkpoint` reads them back. Every trainer of the package (emulators,
-    flows, foundation model, domain translator) checkpoints through this pair.
+    state tensors go to the safetensors file; ``fmt`` and ``version`` (as ``"format"``
+    and ``"format_version"``), ``record`` (JSON-serializable: settings, step,
+    history...), ``best.bad_epochs`` and the optimizers' parameter groups to the sidecar.
+    Both files are written under temporary names and then renamed, so an interruption
+    never leaves a checkpoint whose two files disagree. :func:`read_checkpoint` reads them
+    back. Every trainer of the package (emulators, flows, foundation model, domain
+    translator) checkpoints through this pair.
 
     Parameters
     ----------
@@ -548,7 +544,11 @@ def write_checkpoint(path: str | os.PathLike[str], module: nn.Module, optimizers
     best : BestWeights
         The early-stopping keeper (best weights and epochs without improvement).
     record : dict
-        What else the run needs to resume; must hold ``"format"``.
+        What else the run needs to resume.
+    fmt : str
+        The checkpoint's ``"format"`` (which :func:`read_checkpoint` checks).
+    version : int, optional
+        Its ``"format_version"``, if any.
 
     Returns
     -------
@@ -567,7 +567,8 @@ def write_checkpoint(path: str | os.PathLike[str], module: nn.Module, optimizers
         for index, entry in state["state"].items():
             for key, value in entry.items():
                 tensors[f"{name}.{index}.{key}"] = torch.as_tensor(value).clone().contiguous()
-    record = {**record, "bad_epochs": best.bad_epochs, "param_groups": groups}
+    header = {"format": fmt} if version is None else {"format": fmt, "format_version": version}
+    record = {**header, **record, "bad_epochs": best.bad_epochs, "param_groups": groups}
     save_file(tensors, str(weights) + ".tmp")
     Path(str(sidecar) + ".tmp").write_text(json.dumps(record, indent=1), encoding="utf-8")
     os.replace(str(weights) + ".tmp", weights)

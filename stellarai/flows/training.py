@@ -185,8 +185,8 @@ def train_flow(network: FlowNetwork, train: tuple[Tensor, Tensor | None],
         best.update(history, network)
         if checkpoint is not None:
             write_checkpoint(checkpoint, network, optimizer, best,
-                             {"format": _CHECKPOINT_FORMAT, "format_version": _CHECKPOINT_VERSION,
-                              "settings": settings, "step": step, "history": history.to_dict()})
+                             {"settings": settings, "step": step, "history": history.to_dict()},
+                             fmt=_CHECKPOINT_FORMAT, version=_CHECKPOINT_VERSION)
         if history.stopped_early:
             break
     bar.close()

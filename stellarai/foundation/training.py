@@ -217,8 +217,8 @@ def train_network(net: FoundationNet, train: Sequence[TokenBlock], valid: Sequen
     history = FoundationHistory()
     steps = sum(math.ceil(len(block) / settings.batch_size) for block in train)
     total, step, best = settings.epochs * steps, 0, BestWeights(settings.patience)
-    run = {**{k: v for k, v in asdict(settings).items() if k not in ("progress", "epochs")},
-           "epochs": settings.epochs, "context": context, "min_context": min_context,
+    run = {**{k: v for k, v in asdict(settings).items() if k != "progress"},
+           "context": context, "min_context": min_context,
            "line_floor": line_floor, "n_train": [len(b) for b in train],
            "n_trainable": sum(p.numel() for p in trainable)}
     run["noise"] = list(run["noise"])
@@ -261,8 +261,8 @@ def train_network(net: FoundationNet, train: Sequence[TokenBlock], valid: Sequen
         best.update(history, net)
         if checkpoint is not None:
             write_checkpoint(checkpoint, net, optimizer, best,
-                             {"format": CHECKPOINT_FORMAT, "settings": run, "step": step,
-                              "history": history.to_dict()})
+                             {"settings": run, "step": step, "history": history.to_dict()},
+                             fmt=CHECKPOINT_FORMAT)
     bar.close()
     if history.epochs >= settings.epochs or history.stopped_early:
         best.restore(net)

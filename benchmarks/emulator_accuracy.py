@@ -28,6 +28,7 @@ so reruns only train. Heavy, run it under ``nice``. Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import platform
 import time
@@ -75,26 +76,42 @@ def cached_grid(synth: Synthesizer, n: int, seed: int, cache: Path, progress: bo
 
 
 def train(cls: type, settings: dict, grid: SpectralGrid, valid: SpectralGrid, steps: int,
-          lr: float, patience: int | None) -> tuple[object, dict]:
+          lr: float, patience: int | None, store: Path | None = None, name: str = "emulator"
+          ) -> tuple[object, dict]:
     """An emulator trained for at most about ``steps`` AdamW steps, early-stopped.
 
     ``patience`` (in steps, rounded to epochs; None: never stop early) ends the run when the
-    validation loss has not fallen for that long; the best weights are kept. Returns the
-    emulator and the run's record: steps run, best step, wall and CPU seconds.
+    validation loss has not fallen for that long; the best weights are kept. With ``store``
+    (a directory) the run writes a checkpoint there after every epoch and resumes from it,
+    and the finished emulator is saved there and reloaded by later runs of the same
+    settings, so a long run can span several sessions. Returns the emulator and the run's
+    record: steps run, best step and the training wall seconds (the sum over epochs).
     """
-    emu = cls(grid.label_space, grid.wavelength, **settings)
-    if cls is PayneEmulator:  # start at the continuum, as TransformerPayne's head does
-        with torch.no_grad():
-            emu.module.layers[-1].bias.fill_(1.0)
     per_epoch = math.ceil(len(grid) / BATCH)
     epochs = max(1, round(steps / per_epoch))
     wait = None if patience is None else max(1, round(patience / per_epoch))
-    tic, cpu = time.perf_counter(), time.process_time()
-    history = Trainer(emu, epochs=epochs, batch_size=BATCH, lr=lr, patience=wait,
-                      progress=False, threads=None).fit(grid, valid)
-    return emu, {"steps": history.epochs * per_epoch,
-                 "best": (history.best_epoch + 1) * per_epoch,
-                 "seconds": time.perf_counter() - tic, "cpu": time.process_time() - cpu}
+    stem = None if store is None else store / f"{name}_n{len(grid)}"
+    if stem is not None and stem.with_name(stem.name + ".json").exists():
+        emu = cls.load(stem)
+        done = emu.provenance["training"]["settings"]
+        asked = {"epochs": epochs, "lr": lr, "patience": wait, "batch_size": BATCH}
+        if any(done[key] != value for key, value in asked.items()) \
+                or emu.architecture() != {**emu.architecture(), **json.loads(json.dumps(settings))}:
+            raise SystemExit(f"{stem}.json was trained with other settings ({done}, "
+                             f"{emu.architecture()}); remove it or use another --store")
+    else:
+        emu = cls(grid.label_space, grid.wavelength, **settings)
+        if cls is PayneEmulator:  # start at the continuum, as TransformerPayne's head does
+            with torch.no_grad():
+                emu.module.layers[-1].bias.fill_(1.0)
+        checkpoint = None if stem is None else stem.with_name(stem.name + "_checkpoint")
+        Trainer(emu, epochs=epochs, batch_size=BATCH, lr=lr, patience=wait, progress=False,
+                threads=None, checkpoint=checkpoint).fit(grid, valid, resume=stem is not None)
+        if stem is not None:
+            emu.save(stem, overwrite=True)
+    record = emu.provenance["training"]
+    return emu, {"steps": record["epochs_run"] * per_epoch,
+                 "best": (record["best_epoch"] + 1) * per_epoch, "seconds": record["seconds"]}
 
 
 def predict(emu: object, z: torch.Tensor) -> torch.Tensor:
@@ -166,6 +183,16 @@ def flux_errors(emu: object, test: SpectralGrid) -> tuple[float, float]:
     return float(np.median(error)), float(np.percentile(error, 95))
 
 
+def budget(budgets: list[int], index: int) -> int:
+    """The step budget of the ``index``-th training size: one for all, or one per size."""
+    return budgets[0] if len(budgets) == 1 else budgets[index]
+
+
+def budgets(steps: list[int]) -> str:
+    """Step budgets as prose: '12,000' or '12,000 / 50,000' (by training size)."""
+    return " / ".join(f"{n:,}" for n in steps) + (" (by training size)" if len(steps) > 1 else "")
+
+
 def label_title(name: str) -> str:
     return LABEL_NAMES.get(name, f"[{name.split('_')[0].capitalize()}/H]")
 
@@ -179,8 +206,9 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=1000)
     parser.add_argument("--valid", type=int, default=50)
     for backend, steps, what in (("payne", 20000, "The Payne"), ("tp", 3000, "TransformerPayne")):
-        parser.add_argument(f"--steps-{backend}", type=int, default=steps,
-                            help=f"{what}'s step budget (the cosine schedule spans it)")
+        parser.add_argument(f"--steps-{backend}", type=int, nargs="+", default=[steps],
+                            help=f"{what}'s step budget (the cosine schedule spans it): "
+                                 "one for all sizes, or one per size in --sizes order")
         parser.add_argument(f"--lr-{backend}", type=float, default=5e-3,
                             help=f"{what}'s peak learning rate")
     parser.add_argument("--patience", type=int, default=None,
@@ -199,11 +227,29 @@ def main() -> None:
                         help="TransformerPayne reads the flux out per wavelength too "
                              "(weights on the query knots; needs --knots)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--backends", nargs="+", choices=("payne", "tp"),
+                        default=["payne", "tp"],
+                        help="train and score only these (with --store, to run the backends "
+                             "of a long benchmark in separate processes; --write needs both)")
+    parser.add_argument("--store", type=Path, default=None,
+                        help="directory for checkpoints and trained emulators: a rerun "
+                             "resumes an interrupted training and reuses finished ones")
     parser.add_argument("--write", type=Path, default=None)
     args = parser.parse_args()
+    if args.write is not None and set(args.backends) != {"payne", "tp"}:
+        parser.error("--write needs both backends")
+    if args.sizes != sorted(set(args.sizes)):
+        parser.error(f"--sizes must be increasing, got {args.sizes}")
     if max(args.sizes) > args.pool:
         parser.error(f"--sizes must not exceed --pool ({args.pool})")
+    for option in ("steps_payne", "steps_tp"):
+        budgets = getattr(args, option)
+        if len(budgets) not in (1, len(args.sizes)):
+            parser.error(f"--{option.replace('_', '-')} takes one budget or one per size "
+                         f"({len(args.sizes)}), got {len(budgets)}")
     torch.set_num_threads(args.threads)
+    if args.store is not None:
+        args.store.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     transformer = {**TRANSFORMER, "n_knots": args.knots, "n_label_blocks": args.label_blocks,
                    "knot_head": args.knot_head}
@@ -214,20 +260,23 @@ def main() -> None:
     print(f"grids ready ({time.perf_counter() - start:.0f} s)", flush=True)
     rows, scatter = [], {}
     fit_sizes = set(args.fit_sizes or [max(args.sizes)])
-    for size in sorted(args.sizes):
+    for index, size in enumerate(args.sizes):
         train_grid = pool[:size]
         result = {}
-        runs = [("payne", PayneEmulator, PAYNE, args.lr_payne, args.steps_payne),
-                ("tp", TransformerPayne, transformer, args.lr_tp, args.steps_tp)]
+        runs = [("payne", PayneEmulator, PAYNE, args.lr_payne, budget(args.steps_payne, index)),
+                ("tp", TransformerPayne, transformer, args.lr_tp, budget(args.steps_tp, index))]
         for name, cls, settings, lr, steps in runs:
-            emu, run = train(cls, settings, train_grid, valid, steps, lr, args.patience)
+            if name not in args.backends:
+                continue
+            emu, run = train(cls, settings, train_grid, valid, steps, lr, args.patience,
+                             args.store, name)
             median, p95 = flux_errors(emu, test)
             train_median, _ = flux_errors(emu, train_grid[:args.test])
             result[name] = {**run, "median": median, "p95": p95, "train_median": train_median,
                             "params": emu.n_parameters()}
             print(f"n={size} {name}: median {median:.2e} p95 {p95:.2e} (training spectra: "
                   f"median {train_median:.2e}; {run['steps']} steps, best at {run['best']}, "
-                  f"{run['seconds']:.0f} s, CPU {run['cpu']:.0f} s)", flush=True)
+                  f"{run['seconds']:.0f} s of training)", flush=True)
             if size in fit_sizes:
                 tic = time.perf_counter()
                 scatter[(size, name)] = label_scatter(emu, test, args.n_fit, args.fit_iter,
@@ -254,7 +303,7 @@ def write(args: argparse.Namespace, rows: list, scatter: dict, synth: Synthesize
             f"{r['payne']['train_median']:.1e} / {r['tp']['train_median']:.1e}",
             f"{r['payne']['steps']:,} ({r['payne']['best']:,}) / "
             f"{r['tp']['steps']:,} ({r['tp']['best']:,})",
-            f"{r['payne']['cpu']:.0f} / {r['tp']['cpu']:.0f}"] for size, r in rows]
+            f"{r['payne']['seconds']:.0f} / {r['tp']['seconds']:.0f}"] for size, r in rows]
     sizes = sorted({s for s, _ in scatter})
     lab = [[label_title(n)] + [f"{scatter[(s, b)][i]:.3g}" for s in sizes
                                for b in ("payne", "tp")] for i, n in enumerate(names)]
@@ -263,7 +312,8 @@ def write(args: argparse.Namespace, rows: list, scatter: dict, synth: Synthesize
     fit_sizes = f"--fit-sizes {' '.join(map(str, args.fit_sizes))} " if args.fit_sizes else ""
     command = (f"nice -n 15 python benchmarks/emulator_accuracy.py --cache CACHE --sizes "
                f"{' '.join(map(str, args.sizes))} --test {args.test} "
-               f"--steps-payne {args.steps_payne} --steps-tp {args.steps_tp} "
+               f"--steps-payne {' '.join(map(str, args.steps_payne))} "
+               f"--steps-tp {' '.join(map(str, args.steps_tp))} "
                f"{'' if args.patience is None else f'--patience {args.patience} '}"
                f"--valid {args.valid} --n-fit {args.n_fit} --fit-iter {args.fit_iter} "
                f"--starts {args.starts} "
@@ -286,8 +336,8 @@ def write(args: argparse.Namespace, rows: list, scatter: dict, synth: Synthesize
         f"3.5–5, [Fe/H] and ten [X/H] ({', '.join(x.capitalize() for x in ELEMENTS)}) "
         f"in −1…0.5 dex, vmic 0.5–2.5 km/s, drawn uniformly; nested training sets; "
         f"{args.test:,} held-out spectra; {args.valid} validation spectra. AdamW steps of "
-        f"{BATCH} spectra, cosine schedule over a budget of {args.steps_payne:,} steps "
-        f"for The Payne and {args.steps_tp:,} for TransformerPayne (peak learning rate "
+        f"{BATCH} spectra, cosine schedule over a budget of {budgets(args.steps_payne)} steps "
+        f"for The Payne and {budgets(args.steps_tp)} for TransformerPayne (peak learning rate "
         f"{args.lr_payne:g} and {args.lr_tp:g}), "
         + ("no early stopping" if args.patience is None else
            f"early stopping after {args.patience:,} steps without a lower validation loss")
@@ -304,7 +354,7 @@ def write(args: argparse.Namespace, rows: list, scatter: dict, synth: Synthesize
                   ["Training spectra", "Payne median", "Payne 95th pct.", "TP median",
                    "TP 95th pct.", "Median ratio Payne / TP", "95th pct. ratio Payne / TP",
                    "Median on training spectra (Payne / TP)",
-                   "Steps run (best) Payne / TP", "Training CPU s (Payne / TP)"],
+                   "Steps run (best) Payne / TP", "Training wall s (Payne / TP)"],
                   acc),
         f"Label precision: std of recovered − true labels for the first {args.n_fit} "
         f"held-out spectra with Gaussian noise at SNR 100, each fitted by its emulator "

@@ -18,11 +18,16 @@ held-out spectra:
    al. (2024).
 
 Grids are cached as HDF5 files under ``--cache`` (synthesis takes under a minute),
-so reruns only train. Heavy, run it under ``nice``. Usage::
+so reruns only train. With ``--store DIR`` each training writes a checkpoint there after
+every epoch and resumes from it when rerun, and finished emulators are saved there and
+reused, so a run of several hours can be stopped and continued, and the backends or sizes
+can be trained in separate processes (``--backends``, ``--sizes``) before one run with
+``--write`` gathers them. Heavy, run it under ``nice``. Usage::
 
     nice -n 15 python benchmarks/emulator_accuracy.py --cache /tmp/emuacc \\
-        [--sizes 500 2000 8000] [--steps-payne 20000] [--steps-tp 12000] [--knot-head] \\
-        [--patience 3000] [--write docs/includes/bench_emulator_accuracy.rst]
+        [--sizes 500 2000] [--steps-payne 20000] [--steps-tp 12000 60000] [--knot-head] \\
+        [--patience 3000] [--store /tmp/emustore] [--backends payne tp] \\
+        [--write docs/includes/bench_emulator_accuracy.rst]
 """
 
 from __future__ import annotations
@@ -321,7 +326,8 @@ def write(args: argparse.Namespace, rows: list, scatter: dict, synth: Synthesize
                f"--knots {args.knots} {'--knot-head ' if args.knot_head else ''}"
                f"--label-blocks {args.label_blocks} "
                f"--lr-payne {args.lr_payne:g} --lr-tp {args.lr_tp:g} "
-               f"--threads {args.threads} --write {args.write}")
+               f"--threads {args.threads} {'' if args.store is None else '--store STORE '}"
+               f"--write {args.write}")
     text = "\n".join([
         "Emulator accuracy: The Payne vs TransformerPayne on 14 labels",
         "==============================================================",
@@ -341,7 +347,12 @@ def write(args: argparse.Namespace, rows: list, scatter: dict, synth: Synthesize
         f"{args.lr_payne:g} and {args.lr_tp:g}), "
         + ("no early stopping" if args.patience is None else
            f"early stopping after {args.patience:,} steps without a lower validation loss")
-        + ", best validation weights kept. The Payne: two hidden layers of 300 "
+        + ", best validation weights kept"
+        + ("" if args.store is None else
+           " (trainings checkpointed in a store directory, so that they could run in "
+           "separate processes and be resumed; the training times in the table are the sums "
+           "of their epochs' wall times, the total above is that of the final run)")
+        + ". The Payne: two hidden layers of 300 "
         f"({n_payne:,} parameters); TransformerPayne: d=64, 3 blocks, 4 heads, MLP 128, "
         f"32 encoding periods, {args.knots:,} query knots"
         + (" (with a per-knot linear read-out added to the head)" if args.knot_head else "")

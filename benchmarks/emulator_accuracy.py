@@ -182,10 +182,21 @@ def label_scatter(emu: object, test: SpectralGrid, n_fit: int, iterations: int,
     return np.std(recovered - test.label_array[:n_fit], axis=0)
 
 
-def flux_errors(emu: object, test: SpectralGrid) -> tuple[float, float]:
+DEPTH_BINS = ((0.0, 1e-4), (1e-4, 1e-3), (1e-3, 1e-2), (1e-2, 0.1), (0.1, math.inf))
+"""Bins of true line depth, 1 - flux, for the error by depth."""
+
+
+def flux_errors(emu: object, test: SpectralGrid) -> tuple[float, float, float, list[float]]:
+    """Median, 95th percentile and mean (MAE, the paper's measure) of the absolute error,
+    and its median in each bin of true line depth (:data:`DEPTH_BINS`)."""
     z = torch.as_tensor(emu.label_space.scale(test.label_array), dtype=torch.float32)
-    error = np.abs(predict(emu, z).numpy() - np.asarray(test.flux))
-    return float(np.median(error)), float(np.percentile(error, 95))
+    flux = np.asarray(test.flux)
+    error = np.abs(predict(emu, z).numpy() - flux)
+    depth = 1.0 - flux
+    by_depth = [float(np.median(error[(depth >= low) & (depth < high)]))
+                for low, high in DEPTH_BINS]
+    return (float(np.median(error)), float(np.percentile(error, 95)), float(np.mean(error)),
+            by_depth)
 
 
 def budget(budgets: list[int], index: int) -> int:
@@ -275,11 +286,14 @@ def main() -> None:
                 continue
             emu, run = train(cls, settings, train_grid, valid, steps, lr, args.patience,
                              args.store, name)
-            median, p95 = flux_errors(emu, test)
-            train_median, _ = flux_errors(emu, train_grid[:args.test])
-            result[name] = {**run, "median": median, "p95": p95, "train_median": train_median,
+            median, p95, mean, by_depth = flux_errors(emu, test)
+            train_median = flux_errors(emu, train_grid[:args.test])[0]
+            result[name] = {**run, "median": median, "p95": p95, "mean": mean,
+                            "by_depth": by_depth,
+                            "train_median": train_median,
                             "params": emu.n_parameters()}
-            print(f"n={size} {name}: median {median:.2e} p95 {p95:.2e} (training spectra: "
+            print(f"n={size} {name}: median {median:.2e} p95 {p95:.2e} mean {mean:.2e} "
+                  f"(training spectra: "
                   f"median {train_median:.2e}; {run['steps']} steps, best at {run['best']}, "
                   f"{run['seconds']:.0f} s of training)", flush=True)
             if size in fit_sizes:
@@ -295,16 +309,21 @@ def main() -> None:
                f"({args.threads} thread), {total / 60:.0f} min in all")
     print(machine)
     if args.write is not None:
-        write(args, rows, scatter, synth, machine)
+        depth = 1.0 - np.asarray(test.flux)
+        shares = [float(np.mean((depth >= low) & (depth < high)))
+                  for low, high in DEPTH_BINS]
+        write(args, rows, scatter, synth, machine, shares)
 
 
 def write(args: argparse.Namespace, rows: list, scatter: dict, synth: Synthesizer,
-          machine: str) -> None:
+          machine: str, shares: list[float]) -> None:
     names = synth.label_space.names
     acc = [[f"{size:,}", f"{r['payne']['median']:.2e}", f"{r['payne']['p95']:.2e}",
             f"{r['tp']['median']:.2e}", f"{r['tp']['p95']:.2e}",
+            f"{r['payne']['mean']:.2e}", f"{r['tp']['mean']:.2e}",
             f"{r['payne']['median'] / r['tp']['median']:.2f}",
             f"{r['payne']['p95'] / r['tp']['p95']:.2f}",
+            f"{r['payne']['mean'] / r['tp']['mean']:.2f}",
             f"{r['payne']['train_median']:.1e} / {r['tp']['train_median']:.1e}",
             f"{r['payne']['steps']:,} ({r['payne']['best']:,}) / "
             f"{r['tp']['steps']:,} ({r['tp']['best']:,})",
@@ -363,7 +382,9 @@ def write(args: argparse.Namespace, rows: list, scatter: dict, synth: Synthesize
         "",
         rst_table("Absolute flux error on the held-out spectra",
                   ["Training spectra", "Payne median", "Payne 95th pct.", "TP median",
-                   "TP 95th pct.", "Median ratio Payne / TP", "95th pct. ratio Payne / TP",
+                   "TP 95th pct.", "Payne mean (MAE)", "TP mean (MAE)",
+                   "Median ratio Payne / TP", "95th pct. ratio Payne / TP",
+                   "Mean ratio Payne / TP (the paper's measure)",
                    "Median on training spectra (Payne / TP)",
                    "Steps run (best) Payne / TP", "Training wall s (Payne / TP)"],
                   acc),
@@ -375,6 +396,18 @@ def write(args: argparse.Namespace, rows: list, scatter: dict, synth: Synthesize
         "",
         rst_table("Label scatter (std of recovered − true), by training-set size", header,
                   lab),
+        rst_table("Median absolute flux error by true line depth (1 − flux) on the held-out "
+                  "spectra",
+                  ["Line depth", "Share of pixels"]
+                  + [f"{b} ({size:,} spectra)" for size, _ in rows
+                     for b in ("Payne", "TP", "Payne / TP")],
+                  [[f"{low:g}–{high:g}".replace("–inf", " and deeper"), f"{share:.0%}"]
+                   + [cell for _, r in rows
+                      for cell in (f"{r['payne']['by_depth'][i]:.1e}",
+                                   f"{r['tp']['by_depth'][i]:.1e}",
+                                   f"{r['payne']['by_depth'][i] / r['tp']['by_depth'][i]:.1f}")]
+                   for i, ((low, high), share) in enumerate(zip(DEPTH_BINS, shares,
+                                                                strict=True))]),
     ])
     args.write.write_text(text, encoding="utf-8")
     print(f"wrote {args.write}")

@@ -45,6 +45,7 @@ import torch
 from emulators import rst_table  # sibling script (benchmarks/emulators.py)
 
 from stellarai.emulators import PayneEmulator, Trainer, TransformerPayne
+from stellarai.emulators.serialization import emulator_paths
 from stellarai.grids import SpectralGrid, generate_grid
 from stellarai.synth import LineList, Synthesizer
 from stellarai.synth.parameters import synth_label_space
@@ -96,14 +97,15 @@ def train(cls: type, settings: dict, grid: SpectralGrid, valid: SpectralGrid, st
     epochs = max(1, round(steps / per_epoch))
     wait = None if patience is None else max(1, round(patience / per_epoch))
     stem = None if store is None else store / f"{name}_n{len(grid)}"
-    if stem is not None and stem.with_name(stem.name + ".json").exists():
+    if stem is not None and emulator_paths(stem)[1].exists():
         emu = cls.load(stem)
-        done = emu.provenance["training"]["settings"]
-        asked = {"epochs": epochs, "lr": lr, "patience": wait, "batch_size": BATCH}
-        if any(done[key] != value for key, value in asked.items()) \
-                or emu.architecture() != {**emu.architecture(), **json.loads(json.dumps(settings))}:
-            raise SystemExit(f"{stem}.json was trained with other settings ({done}, "
-                             f"{emu.architecture()}); remove it or use another --store")
+        done = {**emu.provenance["training"]["settings"], **emu.architecture()}
+        asked = {"epochs": epochs, "lr": lr, "patience": wait, "batch_size": BATCH,
+                 **json.loads(json.dumps(settings))}  # tuples as the sidecar's lists
+        other = {key: done.get(key) for key, value in asked.items() if done.get(key) != value}
+        if other:
+            raise SystemExit(f"{stem}.json was trained with other settings {other}; remove it "
+                             f"or use another --store")
     else:
         emu = cls(grid.label_space, grid.wavelength, **settings)
         if cls is PayneEmulator:  # start at the continuum, as TransformerPayne's head does
@@ -192,11 +194,15 @@ def flux_errors(emu: object, test: SpectralGrid) -> tuple[float, float, float, l
     z = torch.as_tensor(emu.label_space.scale(test.label_array), dtype=torch.float32)
     flux = np.asarray(test.flux)
     error = np.abs(predict(emu, z).numpy() - flux)
-    depth = 1.0 - flux
-    by_depth = [float(np.median(error[(depth >= low) & (depth < high)]))
-                for low, high in DEPTH_BINS]
+    by_depth = [float(np.median(error[mask])) for mask in depth_masks(flux)]
     return (float(np.median(error)), float(np.percentile(error, 95)), float(np.mean(error)),
             by_depth)
+
+
+def depth_masks(flux: np.ndarray) -> list[np.ndarray]:
+    """Boolean masks of the pixels of ``flux`` in each bin of :data:`DEPTH_BINS`."""
+    depth = 1.0 - flux
+    return [(depth >= low) & (depth < high) for low, high in DEPTH_BINS]
 
 
 def budget(budgets: list[int], index: int) -> int:
@@ -309,9 +315,7 @@ def main() -> None:
                f"({args.threads} thread), {total / 60:.0f} min in all")
     print(machine)
     if args.write is not None:
-        depth = 1.0 - np.asarray(test.flux)
-        shares = [float(np.mean((depth >= low) & (depth < high)))
-                  for low, high in DEPTH_BINS]
+        shares = [float(np.mean(mask)) for mask in depth_masks(np.asarray(test.flux))]
         write(args, rows, scatter, synth, machine, shares)
 
 
